@@ -1,0 +1,164 @@
+"""One in-memory corpus model for every source format, and its JSONL file format.
+
+Every reader in data/readers.py produces `Document`s; every method writes predictions as the same
+JSONL; eval/ scores spans from it. Offsets are character offsets into `Document.text`, end exclusive.
+A discontinuous entity keeps all of its fragments; nested and overlapping entities are allowed.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+Span = tuple[int, int]
+
+FRAGMENT_JOINER = " "  # how the surface text of a discontinuous entity joins its fragments (as brat does)
+
+
+class FormatError(ValueError):
+    """Malformed input, always naming the file and the line (or record) where it was found."""
+
+    def __init__(self, path: str | Path, where: int | str | None, message: str):
+        self.path, self.where, self.message = str(path), where, message
+        location = self.path if where is None else f"{self.path}:{where}"
+        super().__init__(f"{location}: {message}")
+
+
+@dataclass(frozen=True, order=True)
+class Entity:
+    """A mention: one or more fragments (sorted, non-overlapping) of the document text, and a type."""
+
+    fragments: tuple[Span, ...]
+    type: str
+    text: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.fragments:
+            raise ValueError("an entity needs at least one fragment")
+        frags = tuple(sorted((int(s), int(e)) for s, e in self.fragments))
+        for (s1, e1), (s2, _) in zip(frags, frags[1:]):
+            if s2 < e1:
+                raise ValueError(f"fragments {frags} overlap")
+        if any(s >= e or s < 0 for s, e in frags):
+            raise ValueError(f"empty or negative fragment in {frags}")
+        object.__setattr__(self, "fragments", frags)
+
+    @classmethod
+    def span(cls, start: int, end: int, type: str, text: str = "") -> "Entity":
+        return cls(((start, end),), type, text)
+
+    @property
+    def start(self) -> int:
+        return self.fragments[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.fragments[-1][1]
+
+    @property
+    def discontinuous(self) -> bool:
+        return len(self.fragments) > 1
+
+    def surface(self, text: str) -> str:
+        """The mention's text as read off the document."""
+        return FRAGMENT_JOINER.join(text[s:e] for s, e in self.fragments)
+
+    def overlaps(self, other: "Entity") -> bool:
+        return any(s1 < e2 and s2 < e1 for s1, e1 in self.fragments for s2, e2 in other.fragments)
+
+    def to_json(self) -> dict:
+        out = {"start": self.start, "end": self.end, "type": self.type, "text": self.text}
+        if self.discontinuous:
+            out["fragments"] = [list(f) for f in self.fragments]
+        return out
+
+
+@dataclass
+class Document:
+    """A text with its entities and, once segmented, its sentence and token offsets."""
+
+    id: str
+    text: str
+    entities: list[Entity] = field(default_factory=list)
+    sentences: list[Span] = field(default_factory=list)
+    tokens: list[Span] = field(default_factory=list)
+
+    def validate(self, path: str | Path = "<memory>", where: int | str | None = None) -> None:
+        """Raise FormatError if an entity lies outside the text or its text disagrees with the offsets."""
+        for ent in self.entities:
+            if ent.end > len(self.text):
+                raise FormatError(path, where, f"document {self.id!r}: entity {ent.to_json()} "
+                                               f"ends past the text (length {len(self.text)})")
+            if ent.text and ent.text != ent.surface(self.text):
+                raise FormatError(path, where, f"document {self.id!r}: entity text {ent.text!r} does not "
+                                               f"match the text at its offsets {ent.surface(self.text)!r}")
+
+    def to_json(self, with_text: bool = True) -> dict:
+        out: dict = {"id": self.id}
+        if with_text:
+            out["text"] = self.text
+        out["entities"] = [e.to_json() for e in sorted(self.entities)]
+        return out
+
+
+def entity_from_json(obj: dict, path: str | Path, line: int) -> Entity:
+    try:
+        if "fragments" in obj:
+            frags = tuple((int(s), int(e)) for s, e in obj["fragments"])
+            if (frags[0][0], frags[-1][1]) != (obj["start"], obj["end"]):
+                raise ValueError(f"start/end {obj['start']}-{obj['end']} disagree with fragments {frags}")
+        else:
+            frags = ((int(obj["start"]), int(obj["end"])),)
+        return Entity(frags, str(obj["type"]), str(obj.get("text", "")))
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise FormatError(path, line, f"bad entity {obj!r}: {err}") from None
+
+
+def read_jsonl(path: str | Path, require_text: bool = True) -> list[Document]:
+    """Read documents (or, with require_text=False, predictions, whose `text` may be left out)."""
+    docs, seen = [], set()
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise FormatError(path, line_no, f"invalid JSON: {err}") from None
+            if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("entities", []), list):
+                raise FormatError(path, line_no, "expected an object with 'id' and an 'entities' list")
+            if require_text and not isinstance(obj.get("text"), str):
+                raise FormatError(path, line_no, f"document {obj['id']!r} has no 'text'")
+            doc_id = str(obj["id"])
+            if doc_id in seen:
+                raise FormatError(path, line_no, f"duplicate document id {doc_id!r}")
+            seen.add(doc_id)
+            doc = Document(doc_id, obj.get("text", ""),
+                           [entity_from_json(e, path, line_no) for e in obj.get("entities", [])])
+            if "text" in obj:
+                doc.validate(path, line_no)
+            docs.append(doc)
+    return docs
+
+
+def write_jsonl(docs: Iterable[Document], path: str | Path, with_text: bool = True) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for doc in docs:
+            fh.write(json.dumps(doc.to_json(with_text), ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def type_counts(docs: Iterable[Document]) -> Counter:
+    return Counter(e.type for d in docs for e in d.entities)
+
+
+def iter_entities(docs: Iterable[Document]) -> Iterator[tuple[str, Entity]]:
+    for d in docs:
+        for e in d.entities:
+            yield d.id, e

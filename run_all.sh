@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole pipeline on the embedded default: set up .venv, fetch the corpora, describe them,
+# run every method stage, and collect all scores into results/RESULTS.md.
+#   DATASETS="ncbi_disease bc5cdr" OUT=results bash run_all.sh
+# Corpora come from NER_MIRROR (default ../shared/datasets when present) or their original repositories.
+set -euo pipefail
+cd "$(dirname "$0")"
+source ./setup_env.sh
+
+DATASETS="${DATASETS:-ncbi_disease bc5cdr}"   # the default corpora of every stage
+OUT="${OUT:-results}"
+mkdir -p "$OUT"
+
+echo "== data: fetch (sha256-checked) and describe"
+python data/download.py $DATASETS ${NER_MIRROR:+--mirror "$NER_MIRROR"}
+python data/stats.py $DATASETS > "$OUT/stats.md"
+cat "$OUT/stats.md"
+
+echo "== dictionary baseline (gazetteer from the training split)"
+for ds in $DATASETS; do
+  python dictionary/main.py --dataset_name "$ds" --output_dir "$OUT/dictionary/$ds"
+done
+
+echo "== results"
+python eval/report.py "$OUT" > "$OUT/RESULTS.md"
+cat "$OUT/RESULTS.md"
