@@ -1,7 +1,6 @@
 # Sourced by run_all.sh and tests/run.sh: create or reuse .venv, install only what is missing,
 # and switch every Hugging Face library to offline mode (the hub is not reachable here).
-# A stamp of the requirement files makes the second run cost a few seconds.
-set -euo pipefail
+# A stamp of the requirement files makes the second run cost a few seconds. Callers set -euo pipefail.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"

@@ -18,6 +18,7 @@ if __package__ in (None, ""):  # run as `python data/brat2iob.py`: make the repo
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data.bio import add_policy_arguments, describe_changes, write_iob
+from data.corpus import exit_on_format_error
 from data.readers import read_brat
 
 
@@ -35,4 +36,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_format_error(main)

@@ -18,7 +18,7 @@ if __package__ in (None, ""):  # run as `python data/convert.py`: make the repos
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data.bio import add_policy_arguments, describe_changes, write_iob
-from data.corpus import Document, write_jsonl
+from data.corpus import Document, exit_on_format_error, write_jsonl
 from data.registry import load
 
 
@@ -50,4 +50,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_format_error(main)

@@ -7,10 +7,11 @@ A discontinuous entity keeps all of its fragments; nested and overlapping entiti
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 Span = tuple[int, int]
 
@@ -24,6 +25,15 @@ class FormatError(ValueError):
         self.path, self.where, self.message = str(path), where, message
         location = self.path if where is None else f"{self.path}:{where}"
         super().__init__(f"{location}: {message}")
+
+
+def exit_on_format_error(main: Callable[[], object]) -> None:
+    """Run a script's main: bad input ends it with the one-line FormatError and status 2, not a traceback."""
+    try:
+        main()
+    except FormatError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 @dataclass(frozen=True, order=True)

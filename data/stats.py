@@ -18,7 +18,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data import registry
-from data.corpus import Document
+from data.corpus import Document, exit_on_format_error
 from data.text import split_sentences
 
 
@@ -59,4 +59,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_format_error(main)

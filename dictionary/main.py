@@ -22,7 +22,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data import registry
-from data.corpus import Document, Entity, write_jsonl
+from data.corpus import Document, Entity, exit_on_format_error, write_jsonl
 from data.text import tokenize
 from eval.semeval import score
 
@@ -112,4 +112,4 @@ def parse_args() -> Args:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    exit_on_format_error(lambda: main(parse_args()))
