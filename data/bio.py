@@ -64,8 +64,9 @@ def sentence_tokens(doc: Document) -> list[list[Span]]:
     return [tokens[bisect_left(starts, s):bisect_left(starts, e)] for s, e in doc.sentences]
 
 
-def _contiguous(ent: Entity, policy: str, changes: Counter) -> Span | None:
-    """The one character span that stands for `ent` in BIO, or None if the policy drops it."""
+def contiguous(ent: Entity, policy: str, changes: Counter) -> Span | None:
+    """The one character span that stands for `ent` under a discontinuous policy (in BIO, and in the LLM
+    output formats of data/formats.py), or None if the policy drops it."""
     if not ent.discontinuous:
         return ent.start, ent.end
     if policy == "drop":
@@ -114,7 +115,7 @@ def to_bio(doc: Document, overlap_policy: str = "longest_first", discontinuous_p
 
     candidates = []
     for ent in doc.entities:
-        span = _contiguous(ent, discontinuous_policy, changes)
+        span = contiguous(ent, discontinuous_policy, changes)
         if span is None:
             continue
         s, e = span

@@ -214,6 +214,7 @@ PHARMACONER_TYPES = ("NORMALIZABLES", "PROTEINAS", "NO_NORMALIZABLES", "UNCLEAR"
 RAREDIS_TYPES = ("RAREDISEASE", "DISEASE", "SKINRAREDISEASE", "SIGN", "SYMPTOM", "ANAPHOR")
 RUDREC_TYPES = ("DI", "Drugname", "Drugform", "ADR", "Drugclass", "Finding")
 DDI_TYPES = ("drug", "group", "brand", "drug_n")
+DDI_BRAT_TYPES = ("DRUG", "GROUP", "BRAND", "DRUG_N")  # the brat conversion spells them in capitals
 CDR = "bc5cdr/original/CDR_{}Set"
 MTL_CDR = "bc5cdr/iob_mtl/{}/{}.tsv"
 DDI_XML = "ddi/xml_original"
@@ -308,7 +309,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
             {"train": (f"{DDI_XML}/Train",), "test": (f"{DDI_XML}/Test/Test for DrugNER task",),
              "test_ddi": (f"{DDI_XML}/Test/Test for DDI Extraction task",)},
             _ddi, extra=("ddi/README",)),
-    Dataset("ddi_brat", "DDI 2013, the authors' brat conversion", DDI_TYPES,
+    Dataset("ddi_brat", "DDI 2013, the authors' brat conversion", DDI_BRAT_TYPES,
             {"train": ("ddi/brat/Train",), "test": ("ddi/brat/Test",)}, _brat,
             extra=("ddi/README", "ddi/brat/annotation.conf")),
 ]}

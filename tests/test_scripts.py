@@ -12,7 +12,7 @@ from conftest import ROOT, load_split, needs_mirror
 from data.corpus import read_jsonl
 
 SCRIPTS = ["data/download.py", "data/stats.py", "data/convert.py", "data/brat2iob.py", "eval/evaluate.py",
-           "eval/report.py", "dictionary/main.py"]
+           "eval/report.py", "dictionary/main.py", "data/instructions.py"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
