@@ -21,6 +21,16 @@ for ds in $DATASETS; do
   python dictionary/main.py --dataset_name "$ds" --output_dir "$OUT/dictionary/$ds"
 done
 
+echo "== encoders: inference and training speed (ratios measured in one run)"
+mkdir -p "$OUT/bench"
+python bench/encoder_speed.py --json "$OUT/bench/encoder_speed.json" | tee "$OUT/bench/encoder_speed.txt"
+
+echo "== encoders: accuracy, our recipe vs a run_ner-style Trainer (same model, epochs, lr; capped)"
+python bench/encoder_accuracy.py --output_dir "$OUT/encoder_accuracy" --json "$OUT/bench/encoder_accuracy.json"
+
+echo "== continual pre-training, then SmolLM2 + LoRA token classification with and without it (seed 1, capped)"
+OUT="$OUT" DATASETS="$DATASETS" bash continual/run_seed1.sh
+
 echo "== results"
 python eval/report.py "$OUT" > "$OUT/RESULTS.md"
 cat "$OUT/RESULTS.md"

@@ -1,9 +1,11 @@
-"""Collect every `metrics.json` under a results folder into one Markdown table.
+"""Collect every `metrics.json` and benchmark JSON under a results folder into one Markdown report.
 
     python eval/report.py results > results/RESULTS.md
 
-Each method writes `metrics.json` as `{"method": str, "dataset": str, SPLIT: <eval/semeval JSON>, ...}`;
-this prints one row per (method, dataset, split) with the four SemEval schemas.
+Each method writes `metrics.json` as `{"method": str, "model": str, "dataset": str, SPLIT: <eval/semeval
+JSON>, ...}`; generating methods add "format", "shots", "constrained" and `"diagnostics": {SPLIT: <eval/
+diagnostics JSON>}`. The report has one row per (method, model, variant, dataset, split) with the four
+SemEval schemas, a table of the generation diagnostics, and the headline numbers of each `bench/*.json`.
 """
 from __future__ import annotations
 
@@ -12,32 +14,71 @@ import json
 from pathlib import Path
 
 SCHEMAS = ("strict", "exact", "partial", "type")
+DIAGNOSTICS = ("parse_rate", "hallucination_rate", "boundary_accuracy", "format_compliance")
 
 
-def rows(results: Path) -> list[list[str]]:
-    out = []
+def variant(m: dict) -> str:
+    """What distinguishes runs of one method and model: output format, shots, constraints."""
+    parts = [str(m["format"])] if m.get("format") else []
+    if m.get("shots") is not None:
+        parts.append(f"{m['shots']}-shot")
+    if m.get("constrained"):
+        parts.append("constrained")
+    return " ".join(parts) or "-"
+
+
+def percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def score_rows(results: Path) -> tuple[list[list[str]], list[list[str]]]:
+    scores, diagnostics = [], []
     for path in sorted(results.rglob("metrics.json")):
         m = json.loads(path.read_text())
+        model = Path(str(m.get("model", "-"))).name  # a local checkpoint path shows as its folder
+        key = [m.get("method", path.parent.parent.name), model, variant(m), m.get("dataset", path.parent.name)]
+        where = str(path.relative_to(results))
         for split, res in m.items():
             if isinstance(res, dict) and "strict" in res:
                 s = res["strict"]
-                out.append([m.get("method", path.parent.parent.name), m.get("dataset", path.parent.name), split,
-                            f"{100 * s['precision']:.2f}", f"{100 * s['recall']:.2f}",
-                            *(f"{100 * res[k]['f1']:.2f}" for k in SCHEMAS),
-                            str(s["possible"]), str(path.relative_to(results))])
-    return out
+                scores.append([*key, split, percent(s["precision"]), percent(s["recall"]),
+                               *(percent(res[k]["f1"]) for k in SCHEMAS), str(s["possible"]), where])
+        for split, diag in (m.get("diagnostics") or {}).items():
+            f1 = m.get(split, {}).get("strict", {}).get("f1")
+            diagnostics.append([*key, split, percent(f1), *(percent(diag.get(k)) for k in DIAGNOSTICS),
+                                str(diag.get("documents", "-")), where])
+    return scores, diagnostics
+
+
+def bench_rows(results: Path) -> list[list[str]]:
+    """Every top-level number (or true/false) of each bench/*.json."""
+    rows = []
+    for path in sorted(results.glob("bench/*.json")):
+        for key, value in json.loads(path.read_text()).items():
+            if isinstance(value, (int, float)):
+                rows.append([path.stem, key, f"{value:.3g}" if isinstance(value, float) else str(value)])
+    return rows
+
+
+def table(head: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                      *("| " + " | ".join(r) + " |" for r in rows)])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", type=Path, nargs="?", default=Path("results"))
     args = parser.parse_args()
-    head = ["method", "dataset", "split", "strict P", "strict R", *(f"{k} F1" for k in SCHEMAS), "gold", "file"]
+    scores, diagnostics = score_rows(args.results)
+    key = ["method", "model", "variant", "dataset", "split"]
     print("SemEval-2013 span scores (%) from eval/semeval.py; `gold` = number of gold entities.\n")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for row in rows(args.results):
-        print("| " + " | ".join(row) + " |")
+    print(table([*key, "strict P", "strict R", *(f"{k} F1" for k in SCHEMAS), "gold", "file"], scores))
+    if diagnostics:
+        print("\nGeneration diagnostics (%) from eval/diagnostics.py, micro over mentions; `units` = model inputs.\n")
+        print(table([*key, "strict F1", *DIAGNOSTICS, "units", "file"], diagnostics))
+    if bench := bench_rows(args.results):
+        print("\nBenchmarks (ratios of two things measured in the same run; see each bench script).\n")
+        print(table(["bench", "measure", "value"], bench))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from conftest import ROOT, load_split, needs_mirror
 from data.corpus import read_jsonl
 
 SCRIPTS = ["data/download.py", "data/stats.py", "data/convert.py", "data/brat2iob.py", "eval/evaluate.py",
-           "eval/report.py", "dictionary/main.py", "data/instructions.py"]
+           "eval/report.py", "dictionary/main.py", "data/instructions.py", "generative/prompt.py",
+           "generative/length_analysis.py"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -63,7 +64,7 @@ def test_dictionary_baseline_and_report(tmp_path):
     preds = read_jsonl(out / "dictionary/ncbi/test.predictions.jsonl", require_text=False)
     assert len(preds) == 100
     table = run("eval/report.py", str(out)).stdout
-    assert f"| dictionary | ncbi_disease | test | {100 * metrics['test']['strict']['precision']:.2f} |" in table
+    assert f"| dictionary | - | - | ncbi_disease | test | {100 * metrics['test']['strict']['precision']:.2f} |" in table
 
 
 @needs_mirror
@@ -80,3 +81,20 @@ def test_model_names_resolve_to_bundled_weights_and_pass_other_ids_through():
     assert (minilm_path() / "config.json").exists()
     assert resolve("minilm") == str(minilm_path())
     assert resolve("mistralai/Mistral-7B-Instruct-v0.3") == "mistralai/Mistral-7B-Instruct-v0.3"
+
+
+def test_report_shows_variants_diagnostics_and_bench_numbers(tmp_path):
+    scores = {"strict": {"precision": 0.5, "recall": 0.25, "f1": 1 / 3, "possible": 8},
+              **{k: {"f1": 0.4} for k in ("exact", "partial", "type")}}
+    metrics = {"method": "prompt", "model": "/cache/SmolLM2-135M-Instruct", "dataset": "ncbi_disease",
+               "format": "json", "shots": 2, "constrained": True, "test": scores,
+               "diagnostics": {"test": {"parse_rate": 1.0, "hallucination_rate": 0.0, "boundary_accuracy": None,
+                                        "format_compliance": 0.75, "documents": 12}}}
+    (tmp_path / "prompt/ncbi").mkdir(parents=True)
+    (tmp_path / "prompt/ncbi/metrics.json").write_text(json.dumps(metrics))
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench/generation_speed.json").write_text(json.dumps({"batched_vs_sequential": 5.25, "formats": {}}))
+    report = run("eval/report.py", str(tmp_path)).stdout
+    assert "| prompt | SmolLM2-135M-Instruct | json 2-shot constrained | ncbi_disease | test | 50.00 | 25.00 | 33.33 |" in report
+    assert "| json 2-shot constrained | ncbi_disease | test | 33.33 | 100.00 | 0.00 | - | 75.00 | 12 |" in report
+    assert "| generation_speed | batched_vs_sequential | 5.25 |" in report
