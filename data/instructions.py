@@ -43,7 +43,9 @@ from data.formats import FORMATS, OutputFormat, get_format
 from data.registry import get, load
 from data.text import split_sentences, windows
 
-PROMPT = "### Instruction:\n{instruction}\n\n### Text:\n{input}\n\n### Answer:\n"
+TASK = "### Instruction:\n{instruction}\n\n"
+EXAMPLE = "### Text:\n{input}\n\n### Answer:\n"  # one input and the place of its answer
+PROMPT = TASK + EXAMPLE
 LEVELS = ("sentence", "document")
 
 
@@ -58,6 +60,14 @@ def instruction(types: Sequence[str], fmt: OutputFormat) -> str:
 def prompt(instruction_text: str, input_text: str) -> str:
     """The full prompt a model is given (its answer follows)."""
     return PROMPT.format(instruction=instruction_text, input=input_text)
+
+
+def few_shot(instruction_text: str, examples: Sequence[tuple[str, str]], input_text: str) -> str:
+    """A few-shot prompt: the instruction, k solved examples (input, answer) in PROMPT's sections, then the
+    query; with no examples it is exactly prompt(). Each example repeats PROMPT's Text/Answer sections, so
+    the query reads as one more of them and the model's answer follows it."""
+    solved = "".join(EXAMPLE.format(input=text) + answer + "\n\n" for text, answer in examples)
+    return TASK.format(instruction=instruction_text) + solved + EXAMPLE.format(input=input_text)
 
 
 def unit_spans(doc: Document, level: str = "sentence", max_sentences: int = 10, stride: int | None = None,

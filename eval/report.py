@@ -2,7 +2,7 @@
 
     python eval/report.py results > results/RESULTS.md
 
-Each method writes `metrics.json` as `{"method": str, "model": str, "dataset": str, SPLIT: <eval/semeval
+Each method writes `metrics.json` (inference scripts `SPLIT.metrics.json`) as `{"method": str, "model": str, "dataset": str, SPLIT: <eval/semeval
 JSON>, ...}`; generating methods add "format", "shots", "constrained" and `"diagnostics": {SPLIT: <eval/
 diagnostics JSON>}`. The report has one row per (method, model, variant, dataset, split) with the four
 SemEval schemas, a table of the generation diagnostics, and the headline numbers of each `bench/*.json`.
@@ -33,7 +33,7 @@ def percent(x: float | None) -> str:
 
 def score_rows(results: Path) -> tuple[list[list[str]], list[list[str]]]:
     scores, diagnostics = [], []
-    for path in sorted(results.rglob("metrics.json")):
+    for path in sorted(results.rglob("*metrics.json")):
         m = json.loads(path.read_text())
         model = Path(str(m.get("model", "-"))).name  # a local checkpoint path shows as its folder
         key = [m.get("method", path.parent.parent.name), model, variant(m), m.get("dataset", path.parent.name)]

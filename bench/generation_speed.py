@@ -1,0 +1,154 @@
+"""How fast is data/generation.py, and what do constraints cost and buy? One run, the untrained bundled
+SmolLM2-135M-Instruct, the same test sentences for every contender:
+
+    python bench/generation_speed.py [--json OUT] [--dataset_name ncbi_disease] [--sentences 16]
+
+Per output format (data/formats.py), zero-shot on the first --sentences test sentences, batched greedy
+generation (data.generation.generate, --batch_size prompts at a time) without and with constraints
+(data/constraints.py): sentences/s, generated tokens per sentence, and the parse and hallucination rates
+of eval/diagnostics.py. Answer budgets per sentence as decoders/ size them (decoders/units.budgets: the
+longest gold answer, and the training answers' largest answer-to-text length ratio).
+  batched_vs_sequential   our batched generation over one prompt at a time through model.generate() (the
+                          same greedy settings and budget), in the --sequential_format format, on the same
+                          prompts, run in turns chunk by chunk (theirs, ours, theirs, ours) so both meet the
+                          same machine load: CPU speed here swings several-fold from minute to minute.
+  constrained_parse_rate, constrained_hallucination_rate   over every format run with constraints (units
+                          and mentions pooled): the untrained model's answers must still parse, and name
+                          nothing that is not in the input.
+The target is batched_vs_sequential >= 4. Untrained, the model writes poor answers (and, unconstrained,
+often runs to its budget): this measures the machinery, not the model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in bench/encoder_speed.py: no spinning idle threads
+
+import torch
+
+from data.formats import FORMATS, get_format
+from data.generation import chat, generate, greedy_config, load_generator
+from data.registry import get, load
+from decoders.units import budget_rule, budgets, constraints_for, unit_gold, unit_records
+from eval.diagnostics import summarise
+
+MODEL = "smollm2"
+TARGET = 4.0
+TRAIN_DOCS_FOR_BUDGET = 200  # training documents whose gold answers size max_new_tokens
+
+
+def tokens_generated(tokenizer, outputs: list[str]) -> float:
+    """Mean tokens per answer (the answer text re-tokenised; the stop token not counted)."""
+    return sum(len(tokenizer(o, add_special_tokens=False).input_ids) for o in outputs) / max(1, len(outputs))
+
+
+def sequential(model, tokenizer, prompts: list[str], max_new_tokens: list[int]) -> list[str]:
+    """The plain way: one prompt at a time through model.generate(), greedy, same budgets and stop ids."""
+    out = []
+    with torch.inference_mode():
+        for p, n in zip(prompts, max_new_tokens):
+            config = greedy_config(model, tokenizer, n)
+            batch = tokenizer(p, return_tensors="pt")
+            ids = model.generate(**batch, generation_config=config)[0, batch["input_ids"].shape[1]:]
+            out.append(tokenizer.decode(ids, skip_special_tokens=True))
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    torch.manual_seed(0)
+    model, tokenizer = load_generator(MODEL)
+    types = get(args.dataset_name).types
+    test, train = load(args.dataset_name, "test"), load(args.dataset_name, "train")[:TRAIN_DOCS_FOR_BUDGET]
+    out: dict = {"model": MODEL, "dataset": args.dataset_name, "sentences": args.sentences,
+                 "batch_size": args.batch_size, "threads": torch.get_num_threads(),
+                 "load_average_1min": round(os.getloadavg()[0], 2), "formats": {}}
+    pooled = {"units": 0, "well_formed": 0.0, "mentions": 0, "hallucinated": 0.0}
+    prompts_of: dict[str, tuple[list[str], list[int]]] = {}
+    for name in args.formats:
+        fmt = get_format(name)
+        recs = unit_records(test, types, fmt, "sentence", 10, for_training=False)[:args.sentences]
+        rule = budget_rule(tokenizer, unit_records(train, types, fmt, "sentence", 10, for_training=True))
+        max_new = budgets(tokenizer, rule, recs)
+        prompts = [chat(tokenizer, r["source"]) for r in recs]
+        prompts_of[name] = (prompts, max_new)
+        row: dict = {"max_new_tokens_mean": sum(max_new) / len(max_new)}
+        for constrained in (False, True):
+            tag = "constrained_" if constrained else ""
+            started = time.perf_counter()
+            constraints = constraints_for(recs, fmt, types, tokenizer, max_new) if constrained else None
+            texts = generate(model, tokenizer, prompts, max_new, args.batch_size, constraints,
+                             desc=f"{name}{' constrained' if constrained else ''}")
+            seconds = time.perf_counter() - started  # building the constraints is part of their cost
+            parsed = {r["id"]: fmt.parse(t, r["input"], types) for r, t in zip(recs, texts)}
+            diag = summarise(unit_gold(recs), parsed)
+            row.update({f"{tag}sentences_per_s": len(recs) / seconds,
+                        f"{tag}tokens_per_sentence": tokens_generated(tokenizer, texts),
+                        f"{tag}parse_rate": diag["parse_rate"], f"{tag}hallucination_rate": diag["hallucination_rate"],
+                        f"{tag}mentions": diag["mentions"]})
+            if constrained:
+                pooled["units"] += len(recs)
+                pooled["well_formed"] += diag["parse_rate"] * len(recs)
+                pooled["mentions"] += diag["mentions"]
+                pooled["hallucinated"] += (diag["hallucination_rate"] or 0.0) * diag["mentions"]
+        out["formats"][name] = row
+        print(f"{name:12s} {row['sentences_per_s']:6.2f} sent/s {row['tokens_per_sentence']:6.1f} tok/sent "
+              f"parse {row['parse_rate']:.2f} | constrained {row['constrained_sentences_per_s']:6.2f} sent/s "
+              f"{row['constrained_tokens_per_sentence']:6.1f} tok/sent parse {row['constrained_parse_rate']:.2f} "
+              f"halluc {row['constrained_hallucination_rate']}", flush=True)
+    out["constrained_parse_rate"] = pooled["well_formed"] / pooled["units"]
+    out["constrained_hallucination_rate"] = pooled["hallucinated"] / pooled["mentions"] if pooled["mentions"] else 0.0
+    out["constrained_mentions"] = pooled["mentions"]
+
+    prompts, max_new = prompts_of[args.sequential_format]
+    prompts = prompts[:args.sequential_sentences]
+    chunk = args.batch_size
+    t_theirs = t_ours = 0.0
+    for k in range(0, len(prompts), chunk):
+        part, part_budgets = prompts[k:k + chunk], max_new[k:k + chunk]
+        started = time.perf_counter()
+        sequential(model, tokenizer, part, part_budgets)
+        t_theirs += time.perf_counter() - started
+        started = time.perf_counter()
+        generate(model, tokenizer, part, part_budgets, args.batch_size, desc="batched")
+        t_ours += time.perf_counter() - started
+    out["batched_vs_sequential"] = t_theirs / t_ours
+    out["sequential_format"], out["sequential_sentences"] = args.sequential_format, len(prompts)
+    met = "met" if out["batched_vs_sequential"] >= TARGET else "NOT met"
+    print(f"batched_vs_sequential {out['batched_vs_sequential']:.2f} (target >= {TARGET}: {met}); "
+          f"constrained parse rate {out['constrained_parse_rate']:.4f}, hallucination rate "
+          f"{out['constrained_hallucination_rate']:.4f} over {pooled['mentions']} mentions", flush=True)
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path, help="write the ratios and per-format figures here")
+    parser.add_argument("--dataset_name", default="ncbi_disease")
+    parser.add_argument("--sentences", type=int, default=16, help="test sentences per format")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))
+    parser.add_argument("--sequential_format", default="typed", choices=list(FORMATS))
+    parser.add_argument("--sequential_sentences", type=int, default=16,
+                        help="prompts for the one-at-a-time comparison (ours on the same ones)")
+    args = parser.parse_args(argv)
+    if args.sequential_format not in args.formats:
+        parser.error("--sequential_format must be one of --formats")
+    return args
+
+
+def main(args: argparse.Namespace) -> None:
+    out = run(args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main(parse_args())

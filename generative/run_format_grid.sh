@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One model, every output format, three ways to use it, each with and without constrained decoding:
+#   zero-shot and few-shot prompting (generative/prompt.py, seed 2), and LoRA fine-tuning
+#   (decoders/main.py, seeds 0/1/4), scored by eval/semeval and diagnosed by eval/diagnostics (parse
+#   rate, hallucination, boundary accuracy, format compliance: seed 1's table, for every format).
+#
+#   bash generative/run_format_grid.sh                 # PROFILE=default: SmolLM2-135M on CPU, capped (below)
+#   PROFILE=paper bash generative/run_format_grid.sh   # Mistral-7B-Instruct-v0.3, full splits (GPU, hub)
+#   MODEL=... DATASET=... FORMATS="bio json" SHOTS=3 OUT=... bash generative/run_format_grid.sh
+# Outputs under $OUT/grid/<format>/{zero_shot,few_shot,lora}{,_constrained}/; eval/report.py tabulates them.
+# The fine-tuned model is trained once per format (unconstrained, as the gold answers are plain text) and
+# decoders/inference.py re-answers the test split with constraints on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source ./setup_env.sh
+
+PROFILE="${PROFILE:-$(command -v nvidia-smi >/dev/null 2>&1 && echo paper || echo default)}"
+DATASET="${DATASET:-ncbi_disease}"
+FORMATS="${FORMATS:-bio json typed typed_short list}"
+SHOTS="${SHOTS:-3}"
+OUT="${OUT:-results}/grid"
+case "$PROFILE" in
+  paper)
+    MODEL="${MODEL:-mistralai/Mistral-7B-Instruct-v0.3}"
+    EVAL_CAPS=()
+    TRAIN=(--isQLoRA True --lora_r 16 --lora_alpha 32 --learning_rate 2e-4 --num_train_epochs 3
+           --per_device_train_batch_size 4 --gradient_accumulation_steps 4 --bf16 True --resume True) ;;
+  default)
+    # Caps that keep the grid near 10 minutes on 2 CPU cores (they go into every metrics.json): prompting
+    # and testing on the first 2 test abstracts (about 20 sentences); fine-tuning 60 optimizer steps of 4
+    # sentences from the first 40 training abstracts at lr 5e-4, validated once on 1 dev abstract. Scores
+    # this small show that every path works end to end and what constraints change, not how good a
+    # fine-tuned 135M model gets.
+    MODEL="${MODEL:-smollm2}"
+    EVAL_CAPS=(--max_eval_docs 2)
+    TRAIN=(--max_train_docs 40 --max_steps 8 --num_train_epochs 1 --learning_rate 5e-4 --lora_r 16
+           --lora_alpha 32 --per_device_train_batch_size 4 --max_selection_docs 1 --generation_batch_size 16) ;;
+  *) echo "PROFILE must be paper or default, not $PROFILE" >&2; exit 2 ;;
+esac
+
+for fmt in $FORMATS; do
+  for constrained in False True; do
+    suffix=$([ "$constrained" = True ] && echo _constrained || true)
+    echo "== $fmt: zero-shot and $SHOTS-shot prompting of $MODEL (constrained=$constrained)"
+    python generative/prompt.py --model_name "$MODEL" --dataset_name "$DATASET" --output_format "$fmt" \
+      --shots 0 --constrained "$constrained" --batch_size 16 --cache_dir "$OUT/prompt_cache" "${EVAL_CAPS[@]}" \
+      --output_dir "$OUT/$fmt/zero_shot$suffix"
+    python generative/prompt.py --model_name "$MODEL" --dataset_name "$DATASET" --output_format "$fmt" \
+      --shots "$SHOTS" --constrained "$constrained" --batch_size 16 --cache_dir "$OUT/prompt_cache" "${EVAL_CAPS[@]}" \
+      --output_dir "$OUT/$fmt/few_shot$suffix"
+  done
+  echo "== $fmt: LoRA fine-tuning of $MODEL, then the test split again with constraints"
+  rm -rf "$OUT/$fmt/lora" "$OUT/$fmt/lora_constrained"  # the default profile starts over each time
+  python decoders/main.py --model_name "$MODEL" --dataset_name "$DATASET" --output_format "$fmt" \
+    "${TRAIN[@]}" "${EVAL_CAPS[@]}" --output_dir "$OUT/$fmt/lora"
+  python decoders/inference.py --model_dir "$OUT/$fmt/lora/model" --split test --constrained True \
+    "${EVAL_CAPS[@]}" --output_dir "$OUT/$fmt/lora_constrained"
+done

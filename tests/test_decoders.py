@@ -1,0 +1,285 @@
+"""decoders/ and generative/: answers mapped back to document offsets, completion-only masking, a tiny SmolLM2 +
+LoRA SFT run end to end (selection on validation, outputs, predictions, metrics.json), the inference CLI and its
+resume, the encoder-decoder path, a 4-bit (QLoRA) training step on CPU, the vLLM backend against a stand-in
+module, --constrained, --help and the launchers. Tiny caps (4 training sentences, budgets of a few tokens)."""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in the scripts (must precede the first torch import)
+
+from conftest import ROOT, needs_mirror
+from data.corpus import Document, Entity, read_jsonl
+from data.formats import get_format
+from decoders import units
+
+# 2 one-sentence documents of NCBI-disease (MTL IOB) to train on (one step of 2 per epoch), 2 to validate and test on.
+TINY = ["--dataset_name", "ncbi_disease_iob", "--max_train_docs", "2", "--max_eval_docs", "2",
+        "--max_selection_docs", "1", "--output_format", "typed_short", "--per_device_train_batch_size", "2",
+        "--max_new_tokens", "6", "--logging_steps", "1", "--warmup_ratio", "0", "--lora_r", "4", "--lora_alpha", "8",
+        "--lora_target_modules", "q_proj,v_proj"]
+
+
+def run_main(*argv: str) -> dict:
+    from decoders import main
+    return main.main(main.parse_args(list(argv)))
+
+
+def run_inference(*argv: str) -> dict:
+    from decoders import inference
+    return inference.main(inference.parse_args(list(argv)))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny SFT run: 2 epochs of 1 step, a selection after each."""
+    out = tmp_path_factory.mktemp("runs") / "decoder"
+    metrics = run_main(*TINY, "--output_dir", str(out), "--max_steps", "2")
+    return out, metrics
+
+
+# --------------------------------------------------------------------------- units <-> documents
+def test_unit_answers_land_at_their_offsets_in_the_document():
+    text = "BRCA1 causes breast cancer. Ataxia is rare. Cancer again."
+    doc = Document("d", text, [Entity.span(13, 26, "Disease", "breast cancer"), Entity.span(28, 34, "Disease", "Ataxia"),
+                               Entity.span(44, 50, "Disease", "Cancer")])
+    fmt = get_format("typed")
+    recs = units.unit_records([doc], ["Disease"], fmt, "sentence", 10, False)
+    assert [r["start"] for r in recs] == [0, 28, 44]
+    outputs = {recs[0]["id"]: "Disease: breast cancer", recs[1]["id"]: "Disease: Ataxia, rare",
+               recs[2]["id"]: "Disease: Cancer"}
+    (pred,), parsed = units.to_documents([doc], recs, outputs, fmt, ["Disease"])
+    assert [(e.start, e.end, text[e.start:e.end]) for e in pred.entities] == \
+        [(13, 26, "breast cancer"), (28, 34, "Ataxia"), (38, 42, "rare"), (44, 50, "Cancer")]
+    # Overlapping windows find an entity twice: it is kept once.
+    windows = units.unit_records([doc], ["Disease"], fmt, "document", 2, False)
+    both = units.to_documents([doc], windows, {r["id"]: "Disease: Ataxia" for r in windows}, fmt, ["Disease"])[0]
+    assert [(e.start, e.end) for e in both[0].entities] == [(28, 34)]
+
+
+def test_budgets_follow_the_longest_gold_answer_and_the_unit_length(tmp_path):
+    from data.generation import load_tokenizer
+
+    tokenizer = load_tokenizer("smollm2", False)
+    fmt = get_format("bio")
+    train = units.unit_records([Document("t", "Breast cancer runs in families.", [Entity.span(0, 13, "Disease")])],
+                               ["Disease"], fmt, "sentence", 10, True)
+    rule = units.budget_rule(tokenizer, train)
+    long = " ".join(["word"] * 40) + "."
+    recs = units.unit_records([Document("a", "Short."), Document("b", long)], ["Disease"], fmt, "sentence", 10, False)
+    short_budget, long_budget = units.budgets(tokenizer, rule, recs)
+    assert short_budget < rule["cap"] < long_budget  # a short unit needs less; a longer one's own answer counts
+    assert long_budget >= units.length(tokenizer, recs[1]["output"]) + 1
+
+
+# --------------------------------------------------------------------------- training
+@needs_mirror
+def test_the_loss_covers_the_answer_and_its_eos_only(tmp_path):
+    from decoders import main
+
+    args = main.parse_args([*TINY, "--output_dir", str(tmp_path)])
+    trainer = build(main, args)
+    batch = next(iter(trainer.get_train_dataloader()))
+    tokenizer = trainer.processing_class
+    docs, types = main.load_splits(args)
+    answers = {r["output"] for r in units.unit_records(docs["train"], types, get_format("typed_short"), "sentence",
+                                                       10, True)}
+    assert (batch["attention_mask"] == 0).any(), "the batch should hold padding"
+    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
+        assert (labels[mask == 0] == -100).all()  # padding
+        trained = (labels != -100).nonzero().flatten()
+        first, last = int(trained[0]), int(trained[-1])
+        assert (labels[:first] == -100).all() and (labels[first:last + 1] == ids[first:last + 1]).all()
+        assert tokenizer.decode(ids[:first]).endswith("### Answer:\n")  # the whole prompt is masked
+        assert ids[last] == tokenizer.eos_token_id and tokenizer.decode(ids[first:last]) in answers
+
+
+def build(main, args):
+    docs, types = main.load_splits(args)
+    fmt = get_format(args.output_format)
+    from data.generation import is_encoder_decoder, load_tokenizer
+
+    tokenizer = load_tokenizer(args.model_name, is_encoder_decoder(args.model_name))
+    train = units.unit_records(docs["train"], types, fmt, args.level, args.max_sentences, True, Counter())
+    return main.build_trainer(args, tokenizer, train, docs["dev"][:1], types, fmt,
+                              units.budget_rule(tokenizer, train), None)
+
+
+@needs_mirror
+def test_a_tiny_sft_run_selects_on_validation_and_writes_every_output(trained):
+    out, metrics = trained
+    assert metrics["method"] == "decoder" and metrics["format"] == "typed_short" and not metrics["constrained"]
+    assert metrics["epochs_run"] == 2 and metrics["best_epoch"] in (1, 2) and metrics["max_train_docs"] == 2
+    history = json.loads((out / "checkpoints" / "trainer_state.json").read_text())["log_history"]
+    assert [h["epoch"] for h in history if "eval_strict_f1" in h] == [1.0, 2.0]
+    on_disk = json.loads((out / "metrics.json").read_text())
+    for split in ("dev", "test"):
+        assert set(on_disk[split]) >= {"strict", "exact", "partial", "type"}
+        assert set(on_disk["diagnostics"][split]) >= {"parse_rate", "hallucination_rate", "format_compliance"}
+        outputs = [json.loads(line) for line in (out / f"{split}.outputs.jsonl").read_text().splitlines()]
+        assert len(outputs) == 2 == on_disk["generation"][split]["units"]
+        assert {p.id for p in read_jsonl(out / f"{split}.predictions.jsonl", require_text=False)} == \
+            {o["id"].split("/")[0] for o in outputs}
+    info = json.loads((out / "model" / "generation.json").read_text())
+    assert info["output_format"] == "typed_short" and info["budget_rule"]["cap"] > 0
+    assert (out / "model" / "adapter_config.json").exists() and (out / "training.png").exists()
+    table = subprocess.run([sys.executable, "eval/report.py", str(out.parent)], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout
+    assert "| decoder | smollm2 | typed_short | ncbi_disease_iob | test |" in table
+
+
+@needs_mirror
+def test_inference_reproduces_the_runs_test_outputs_and_resumes(trained, tmp_path, capsys):
+    out, metrics = trained
+    run_inference("--model_dir", str(out / "model"), "--split", "test", "--output_dir", str(tmp_path),
+                  "--max_eval_docs", "2", "--max_new_tokens", "6")
+    assert sorted((tmp_path / "test.outputs.jsonl").read_text().splitlines()) == \
+        sorted((out / "test.outputs.jsonl").read_text().splitlines())
+    assert read_jsonl(tmp_path / "test.predictions.jsonl", require_text=False) == \
+        read_jsonl(out / "test.predictions.jsonl", require_text=False)
+    assert json.loads((tmp_path / "test.metrics.json").read_text())["test"] == metrics["test"]
+    capsys.readouterr()
+    run_inference("--model_dir", str(out / "model"), "--split", "test", "--output_dir", str(tmp_path),
+                  "--max_eval_docs", "2", "--max_new_tokens", "6")
+    assert "2 of 2 outputs already there, generating 0" in capsys.readouterr().err
+
+
+@needs_mirror
+def test_the_encoder_decoder_path_trains_on_answer_labels(tmp_path):
+    from decoders import main
+
+    args = main.parse_args([*TINY, "--model_name", "minilm2minilm", "--output_dir", str(tmp_path), "--max_steps", "2",
+                            "--lora_target_modules", "query,value"])
+    trainer = build(main, args)
+    assert type(trainer).__name__ == "Seq2SeqLoRATrainer"
+    batch = next(iter(trainer.get_train_dataloader()))
+    sep = trainer.processing_class.sep_token_id
+    for labels in batch["labels"]:
+        kept = labels[labels != -100]
+        assert kept[-1] == sep and trainer.processing_class.cls_token_id not in kept.tolist()
+    metrics = main.main(args)
+    assert metrics["model"] == "minilm2minilm" and "strict" in metrics["test"]
+
+
+@needs_mirror
+def test_qlora_loads_4bit_weights_and_trains_the_adapter_on_cpu(tmp_path):
+    import bitsandbytes as bnb
+    from decoders import main
+
+    args = main.parse_args([*TINY, "--isQLoRA", "True", "--output_dir", str(tmp_path)])
+    trainer = build(main, args)
+    model = trainer.model
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
+    batch = next(iter(trainer.get_train_dataloader()))
+    trainer.compute_loss(model, batch).backward()
+    grads = [p.grad for n, p in model.named_parameters() if "lora_B" in n]
+    assert grads and all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
+@needs_mirror
+def test_the_vllm_backend_makes_the_calls_it_should(trained, tmp_path, monkeypatch):
+    """vLLM cannot run here: a stand-in `vllm` package records the calls and answers every prompt."""
+    out, _ = trained
+    fake = tmp_path / "fake"
+    (fake / "vllm" / "lora").mkdir(parents=True)
+    (fake / "vllm" / "__init__.py").write_text(textwrap.dedent('''
+        from types import SimpleNamespace
+        CALLS = []
+
+        class SamplingParams:
+            def __init__(self, **kwargs):
+                self.kwargs = kwargs
+
+        class LLM:
+            def __init__(self, **kwargs):
+                CALLS.append(("LLM", kwargs))
+
+            def generate(self, prompts, params, lora_request=None):
+                CALLS.append(("generate", list(prompts), [p.kwargs for p in params], lora_request))
+                return [SimpleNamespace(outputs=[SimpleNamespace(text="Disease: cancer")]) for _ in prompts]
+        '''))
+    (fake / "vllm" / "lora" / "__init__.py").write_text("")
+    (fake / "vllm" / "lora" / "request.py").write_text(textwrap.dedent('''
+        class LoRARequest:
+            def __init__(self, name, id, path):
+                self.name, self.id, self.path = name, id, path
+        '''))
+    monkeypatch.syspath_prepend(str(fake))
+    for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    argv = ["--model_dir", str(out / "model"), "--split", "test", "--output_dir", str(tmp_path / "v"),
+            "--max_eval_docs", "2", "--backend", "vllm"]
+    run_inference(*argv)
+    calls = importlib.import_module("vllm").CALLS
+    (_, init), (_, prompts, params, lora) = calls
+    from data.models import resolve
+    assert init["model"] == resolve("smollm2") and init["enable_lora"] is True and init["max_lora_rank"] == 4
+    assert lora.path == str(out / "model") and len(prompts) == 2 and prompts[0].endswith("### Answer:\n")
+    assert all(p["temperature"] == 0.0 and p["max_tokens"] > 0 for p in params)
+    stored = (tmp_path / "v" / "test.outputs.jsonl").read_text().splitlines()
+    assert [json.loads(line)["output"] for line in stored] == ["Disease: cancer"] * 2
+    run_inference(*argv)
+    assert [c[0] for c in calls] == ["LLM", "generate"]  # the rerun had nothing left to generate
+
+
+@needs_mirror
+def test_constrained_answers_always_parse(trained, tmp_path):
+    pytest.importorskip("data.constraints")
+    out, _ = trained
+    result = run_inference("--model_dir", str(out / "model"), "--split", "test", "--output_dir", str(tmp_path),
+                           "--max_eval_docs", "2", "--max_new_tokens", "12", "--constrained", "True")
+    assert result["diagnostics"]["parse_rate"] == 1.0 and result["diagnostics"]["hallucination_rate"] in (0.0, None)
+    metrics = json.loads((tmp_path / "test.metrics.json").read_text())
+    assert metrics["constrained"] is True
+
+
+# --------------------------------------------------------------------------- command lines
+@pytest.mark.parametrize("script", ["decoders/main.py", "decoders/inference.py", "generative/main.py",
+                                    "generative/inference.py"])
+def test_help(script, capsys):
+    """In-process (a fresh interpreter would spend most of the time importing transformers)."""
+    parse_args = importlib.import_module(script[:-3].replace("/", ".")).parse_args
+    with pytest.raises(SystemExit) as done:
+        parse_args(["--help"])
+    assert done.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+def test_generative_main_is_decoders_main_with_seed_1_defaults():
+    from generative.main import parse_args
+
+    args = parse_args(["--dataset_name", "ncbi_disease", "--output_dir", "x"])
+    assert (args.method, args.output_format, args.level, args.lora_r, args.lora_alpha, args.learning_rate,
+            args.num_train_epochs) == ("generative", "json", "document", 64, 128, 8e-5, 6)
+    assert parse_args(["--dataset_name", "d", "--output_dir", "x", "--output_format", "typed"]).output_format == "typed"
+
+
+@pytest.mark.parametrize("script, profile, expected", [
+    ("decoders/run_seed0.sh", "paper", ["--model_name mistralai/Mistral-7B-Instruct-v0.3", "--isQLoRA True",
+                                        "--lora_r 128", "--lora_alpha 256", "--lora_modules_to_save lm_head",
+                                        "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+                                        "--learning_rate 4e-5", "--optim paged_adamw_8bit",
+                                        "--per_device_train_batch_size 4", "--gradient_accumulation_steps 4",
+                                        "--num_train_epochs 20", "--patience 3", "--output_format bio"]),
+    ("decoders/run_seed0.sh", "default", ["--model_name smollm2", "--max_train_docs 4", "--lora_r 128"]),
+    ("decoders/run_seed4.sh", "paper", ["--lora_r 8", "--lora_alpha 16", "--lora_target_modules q_proj,k_proj,v_proj,"
+                                        "o_proj ", "--learning_rate 2.5e-4", "--num_train_epochs 4",
+                                        "--lr_scheduler_type cosine", "--output_format typed "]),
+    ("decoders/run_seed4.sh", "default", ["--model_name smollm2", "--max_eval_docs 4"]),
+    ("generative/run_seed1.sh", "paper", ["generative/main.py", "--output_format json", "--level document",
+                                          "--lora_r 64", "--lora_alpha 128", "--learning_rate 8e-5",
+                                          "--num_train_epochs 6"]),
+    ("generative/run_seed1.sh", "default", ["--model_name smollm2", "--max_train_docs 4"]),
+])
+def test_launchers_pass_the_papers_settings(script, profile, expected):
+    done = subprocess.run(["bash", script], cwd=ROOT, capture_output=True, text=True, check=True,
+                          env={**os.environ, "PROFILE": profile, "LAUNCH": "echo"})
+    for option in expected:
+        assert option in done.stdout

