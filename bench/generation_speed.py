@@ -131,11 +131,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, help="write the ratios and per-format figures here")
     parser.add_argument("--dataset_name", default="ncbi_disease")
-    parser.add_argument("--sentences", type=int, default=16, help="test sentences per format")
+    parser.add_argument("--sentences", type=int, default=32, help="test sentences per format")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))
     parser.add_argument("--sequential_format", default="typed", choices=list(FORMATS))
-    parser.add_argument("--sequential_sentences", type=int, default=16,
+    parser.add_argument("--sequential_sentences", type=int, default=32,
                         help="prompts for the one-at-a-time comparison (ours on the same ones)")
     args = parser.parse_args(argv)
     if args.sequential_format not in args.formats:

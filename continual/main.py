@@ -24,7 +24,6 @@ the training and validation loss curves.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import random
@@ -43,7 +42,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from continual.texts import RawDoc, file_docs, normalise, registry_docs
 from data import registry
-from data.corpus import exit_on_format_error
+from data.corpus import HelpFormatter, exit_on_format_error
 from data.models import resolve
 
 DEFAULT_DATASETS = ["ncbi_disease", "bc5cdr"]  # the default corpora of run_all.sh: English PubMed abstracts
@@ -283,10 +282,7 @@ def run(args: Args, callbacks: Sequence[TrainerCallback] = ()) -> dict:
 
 
 def parse_args() -> Args:
-    class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-        pass
-
-    parser = HfArgumentParser(Args, description=__doc__, formatter_class=Formatter)
+    parser = HfArgumentParser(Args, description=__doc__, formatter_class=HelpFormatter)
     try:
         (args,) = parser.parse_args_into_dataclasses()
     except ValueError as err:  # Args.__post_init__: inconsistent options

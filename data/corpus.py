@@ -6,6 +6,7 @@ A discontinuous entity keeps all of its fragments; nested and overlapping entiti
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import Counter
@@ -25,6 +26,10 @@ class FormatError(ValueError):
         self.path, self.where, self.message = str(path), where, message
         location = self.path if where is None else f"{self.path}:{where}"
         super().__init__(f"{location}: {message}")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every script's --help: its module docstring as written, and every option's default."""
 
 
 def exit_on_format_error(main: Callable[[], object]) -> None:

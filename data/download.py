@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 import tarfile
-import tempfile
 import urllib.parse
 import urllib.request
 import zipfile

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from data.corpus import Document, FormatError
+from data.corpus import Document
 from data import readers
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,12 +35,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in decoders/main.py
 from transformers import HfArgumentParser
 
 from data import registry
-from data.corpus import Document, exit_on_format_error, read_jsonl
+from data.corpus import Document, HelpFormatter, exit_on_format_error, read_jsonl
 from data.formats import get_format
 from data.generation import PredictionStore, is_encoder_decoder, load_generator
 from data.models import resolve
 from decoders import units
-from encoders.main import HelpFormatter
 
 VLLM_CHUNK = 512  # prompts per vLLM call: the outputs file is written after each
 

@@ -55,12 +55,12 @@ from transformers import (DataCollatorForSeq2Seq, EarlyStoppingCallback, HfArgum
 from trl import SFTConfig, SFTTrainer
 
 from data import registry
-from data.corpus import Document, exit_on_format_error
+from data.corpus import Document, HelpFormatter, exit_on_format_error
 from data.formats import FORMATS, OutputFormat, get_format
 from data.generation import is_encoder_decoder, load_model, load_tokenizer
 from data.instructions import LEVELS
 from decoders import units
-from encoders.main import (HelpFormatter, epochs_summary, last_checkpoint, load_splits, plot_training,
+from encoders.main import (epochs_summary, last_checkpoint, load_splits, plot_training,
                            steps_if_finished)
 
 EVAL_SPLITS = ("dev", "test")

@@ -11,7 +11,6 @@ sentences; longer ones are cut into overlapping windows and merged back, never t
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -28,7 +27,7 @@ import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgumentParser
 
 from data import registry
-from data.corpus import Document, exit_on_format_error, read_jsonl, write_jsonl
+from data.corpus import Document, HelpFormatter, exit_on_format_error, read_jsonl, write_jsonl
 from data.models import resolve
 from encoders import tagging
 from eval.semeval import score
@@ -81,10 +80,6 @@ def main(args: Args) -> list[Document]:
         s = score(docs, pred).overall["strict"]
         print(f"strict P {s.precision:.4f} R {s.recall:.4f} F1 {s.f1:.4f}")
     return pred
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """The module docstring as written, and every option's default."""
 
 
 def parse_args(argv: list[str] | None = None) -> Args:

@@ -18,7 +18,6 @@ Writes to --output_dir: `model/` (the best model, LoRA merged in), `checkpoints/
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -43,7 +42,7 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from data import registry
 from data.bio import DISCONTINUOUS_POLICIES, OVERLAP_POLICIES, describe_changes
-from data.corpus import Document, exit_on_format_error, read_jsonl, write_jsonl
+from data.corpus import Document, HelpFormatter, exit_on_format_error, read_jsonl, write_jsonl
 from data.models import resolve
 from encoders import tagging
 from eval.semeval import score
@@ -326,10 +325,6 @@ def main(args: Args) -> dict | None:
         return None
     best = trainer.model.merge_and_unload() if args.lora else trainer.model
     return write_results(args, best, tokenizer, docs, trainer.state.log_history, train_seconds)
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """The module docstring as written, and every option's default."""
 
 
 def parse_args(argv: list[str] | None = None) -> Args:

@@ -18,7 +18,6 @@ in tokens when counted), one line per dataset and split.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ import numpy as np
 from transformers import HfArgumentParser
 
 from data import registry
-from data.corpus import Document, exit_on_format_error
+from data.corpus import Document, HelpFormatter, exit_on_format_error
 from data.formats import FORMATS, get_format
 from data.instructions import LEVELS, records
 from data.text import tokenize
@@ -158,10 +157,6 @@ def main(args: Args) -> dict:
     if args.plot:
         plot(lengths, args.plot)
     return stats
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """The module docstring as written, and every option's default."""
 
 
 def parse_args(argv: list[str] | None = None) -> Args:

@@ -44,7 +44,6 @@ Writes to --output_dir: `{split}.outputs.jsonl` (id, doc_id, start, raw output),
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -69,7 +68,7 @@ from tqdm import tqdm
 from transformers import HfArgumentParser
 
 from data import registry
-from data.corpus import Document, FormatError, exit_on_format_error
+from data.corpus import Document, FormatError, HelpFormatter, exit_on_format_error
 from data.formats import FORMATS, OutputFormat, get_format
 from data.instructions import LEVELS, few_shot, instruction, records
 from decoders.units import budget_rule, constraints_for, finish
@@ -394,10 +393,6 @@ def main(args: Args) -> dict:
              "finish_reasons": dict(Counter(str(a["finish_reason"]) for a in answers)),
              "requests": dict(stats)}
     return write_results(args, docs, units, answers, fmt, types, extra)
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """The module docstring as written, and every option's default."""
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
