@@ -73,11 +73,12 @@ def run(args: argparse.Namespace) -> dict:
     prompts_of: dict[str, tuple[list[str], list[int]]] = {}
     for name in args.formats:
         fmt = get_format(name)
-        recs = unit_records(test, types, fmt, "sentence", 10, for_training=False)[:args.sentences]
+        every = unit_records(test, types, fmt, "sentence", 10, for_training=False)
+        every = every[:max(args.sentences, args.sequential_sentences if name == args.sequential_format else 0)]
         rule = budget_rule(tokenizer, unit_records(train, types, fmt, "sentence", 10, for_training=True))
-        max_new = budgets(tokenizer, rule, recs)
-        prompts = [chat(tokenizer, r["source"]) for r in recs]
-        prompts_of[name] = (prompts, max_new)
+        prompts_of[name] = ([chat(tokenizer, r["source"]) for r in every], budgets(tokenizer, rule, every))
+        recs = every[:args.sentences]
+        prompts, max_new = prompts_of[name][0][:len(recs)], prompts_of[name][1][:len(recs)]
         row: dict = {"max_new_tokens_mean": sum(max_new) / len(max_new)}
         for constrained in (False, True):
             tag = "constrained_" if constrained else ""
@@ -131,7 +132,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, help="write the ratios and per-format figures here")
     parser.add_argument("--dataset_name", default="ncbi_disease")
-    parser.add_argument("--sentences", type=int, default=32, help="test sentences per format")
+    parser.add_argument("--sentences", type=int, default=16, help="test sentences per format")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))
     parser.add_argument("--sequential_format", default="typed", choices=list(FORMATS))

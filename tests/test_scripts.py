@@ -13,7 +13,7 @@ from data.corpus import read_jsonl
 
 SCRIPTS = ["data/download.py", "data/stats.py", "data/convert.py", "data/brat2iob.py", "eval/evaluate.py",
            "eval/report.py", "dictionary/main.py", "data/instructions.py", "generative/prompt.py",
-           "generative/length_analysis.py"]
+           "generative/length_analysis.py", "bench/generation_speed.py"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
