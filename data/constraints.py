@@ -381,19 +381,26 @@ class ConstrainedLogits(LogitsProcessor):
         if input_ids.shape[0] != len(self.constraints):
             raise ValueError(f"{input_ids.shape[0]} rows but {len(self.constraints)} constraints "
                              "(constrained decoding takes one sequence per prompt)")
-        rows, cols, free = [], [], []
-        for i, (constraint, ids) in enumerate(zip(self.constraints, input_ids[:, self.prompt_length:].tolist())):
-            allowed = None if constraint is None else constraint.allowed(ids)
-            if allowed is None:
-                free.append(i)
-                continue
-            rows += [i] * len(allowed)
-            cols += allowed
-        out = torch.full_like(scores, float("-inf"))
-        r, c = torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)
-        out[r, c] = scores[r, c]
-        out[free] = scores[free]
-        return out
+        return restrict(scores, self.constraints, input_ids[:, self.prompt_length:].tolist())
+
+
+def restrict(scores: torch.Tensor, constraints: Sequence[Constraint | None],
+             generated: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Scores (rows x vocabulary) with every token row i's constraint forbids, given the ids it has
+    generated so far, set to -inf (a None constraint leaves its row as it is)."""
+    rows, cols, free = [], [], []
+    for i, (constraint, ids) in enumerate(zip(constraints, generated)):
+        allowed = None if constraint is None else constraint.allowed(ids)
+        if allowed is None:
+            free.append(i)
+            continue
+        rows += [i] * len(allowed)
+        cols += allowed
+    out = torch.full_like(scores, float("-inf"))
+    r, c = torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)
+    out[r, c] = scores[r, c]
+    out[free] = scores[free]
+    return out
 
 
 # --------------------------------------------------------------------------- llama.cpp server

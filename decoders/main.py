@@ -57,7 +57,7 @@ from trl import SFTConfig, SFTTrainer
 from data import registry
 from data.corpus import Document, HelpFormatter, exit_on_format_error
 from data.formats import FORMATS, OutputFormat, get_format
-from data.generation import is_encoder_decoder, load_model, load_tokenizer
+from data.generation import PredictionStore, is_encoder_decoder, load_model, load_tokenizer
 from data.instructions import LEVELS
 from decoders import units
 from encoders.main import (epochs_summary, last_checkpoint, load_splits, plot_training,
@@ -125,11 +125,13 @@ class SelectOnValidation:
 
     def __init__(self, *args, selection: dict, **kwargs):
         self.selection = selection
+        self.answers: dict[int, list[str]] = {}  # global step -> the selection units' answers then
         super().__init__(*args, **kwargs)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         started = time.time()
-        scores = units.selection_score(self.model, self.processing_class, **self.selection)
+        scores, self.answers[self.state.global_step] = units.selection_score(self.model, self.processing_class,
+                                                                             **self.selection)
         metrics = {f"{metric_key_prefix}_{k}": v for k, v in scores.items()}
         metrics[f"{metric_key_prefix}_runtime"] = round(time.time() - started, 1)
         self.model.eval()  # SFTTrainer.log files metrics under the mode the model is in (training resumes it)
@@ -270,6 +272,20 @@ def write_metrics(args: Args, results: dict[str, dict], log_history: list[dict],
     return metrics
 
 
+def reuse_selection_answers(args: Args, trainer, dev_docs: Sequence[Document]) -> None:
+    """When model selection answered the whole evaluated dev split, the selected epoch's answers become
+    dev.outputs.jsonl, so the final dev scores cost no second generation pass (a resumed run that did not
+    see that epoch's evaluation generates them again)."""
+    answers = trainer.answers.get(trainer.state.best_global_step)
+    store = PredictionStore(args.output_dir / "dev.outputs.jsonl")
+    selection = trainer.selection
+    if answers is None or len(store) or len(selection["docs"]) < len(dev_docs):
+        return
+    store.add([{"id": r["id"], "output": text, "max_new_tokens": n}
+               for r, text, n in zip(selection["recs"], answers, selection["max_new_tokens"])])
+    print(f"dev: the answers of the selected step ({trainer.state.best_global_step}) reused")
+
+
 def main(args: Args) -> dict:
     checkpoints = args.output_dir / "checkpoints"
     if last_checkpoint(checkpoints) and not args.resume:
@@ -303,6 +319,7 @@ def main(args: Args) -> dict:
         "base_model": args.model_name, "isQLoRA": args.isQLoRA, "dataset": args.dataset_name, "types": list(types),
         "output_format": args.output_format, "level": args.level, "max_sentences": args.max_sentences,
         "lora_r": args.lora_r, "budget_rule": rule, "training": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()}})
+    reuse_selection_answers(args, trainer, docs["dev"])
     if not args.isQLoRA:
         model = model.merge_and_unload()  # faster generation; 4-bit weights keep the adapter apart
     results = evaluate_splits(args, model.eval(), tokenizer, docs, types, fmt, rule, changes)

@@ -97,14 +97,15 @@ def strict(result) -> dict[str, float]:
 
 def selection_score(model, tokenizer, docs: Sequence[Document], recs: Sequence[dict], fmt: OutputFormat,
                     types: Sequence[str], max_new_tokens: Sequence[int], batch_size: int,
-                    constrained: bool) -> dict[str, float]:
-    """Strict P/R/F1 and the parse rate of the model's answers on the selection units (nothing written)."""
+                    constrained: bool) -> tuple[dict[str, float], list[str]]:
+    """Strict P/R/F1 and the parse rate of the model's answers on the selection units, and the answers
+    (nothing written)."""
     prompts = [r["source"] for r in recs]
     constraints = constraints_for(recs, fmt, types, tokenizer, max_new_tokens) if constrained else None
     texts = generate(model, tokenizer, prompts, max_new_tokens, batch_size, constraints, desc="validation")
     pred, parsed = to_documents(docs, recs, dict(zip((r["id"] for r in recs), texts)), fmt, types)
     well_formed = sum(p.well_formed for p in parsed.values())
-    return {**strict(score(docs, pred)), "parse_rate": well_formed / len(parsed) if parsed else 0.0}
+    return {**strict(score(docs, pred)), "parse_rate": well_formed / len(parsed) if parsed else 0.0}, texts
 
 
 def generate_split(model, tokenizer, recs: Sequence[dict], fmt: OutputFormat, types: Sequence[str], store_path: Path,

@@ -36,7 +36,7 @@ case "$PROFILE" in
     MODEL="${MODEL:-smollm2}"
     EVAL_CAPS=(--max_eval_docs 1)
     TRAIN=(--max_train_docs 40 --max_steps 4 --num_train_epochs 1 --learning_rate 5e-4 --lora_r 16
-           --lora_alpha 32 --per_device_train_batch_size 4 --max_selection_docs 1 --generation_batch_size 16)
+           --lora_alpha 32 --per_device_train_batch_size 4 --max_selection_docs 1 --generation_batch_size 32)
     START_OVER=true ;;
   *) echo "PROFILE must be paper or default, not $PROFILE" >&2; exit 2 ;;
 esac
@@ -46,10 +46,10 @@ for fmt in $FORMATS; do
     suffix=$([ "$constrained" = True ] && echo _constrained || true)
     echo "== $fmt: zero-shot and $SHOTS-shot prompting of $MODEL (constrained=$constrained)"
     python generative/prompt.py --model_name "$MODEL" --dataset_name "$DATASET" --output_format "$fmt" \
-      --shots 0 --constrained "$constrained" --batch_size 16 --cache_dir "$OUT/prompt_cache" "${EVAL_CAPS[@]}" \
+      --shots 0 --constrained "$constrained" --batch_size 32 --cache_dir "$OUT/prompt_cache" "${EVAL_CAPS[@]}" \
       --output_dir "$OUT/$fmt/zero_shot$suffix"
     python generative/prompt.py --model_name "$MODEL" --dataset_name "$DATASET" --output_format "$fmt" \
-      --shots "$SHOTS" --constrained "$constrained" --batch_size 16 --cache_dir "$OUT/prompt_cache" "${EVAL_CAPS[@]}" \
+      --shots "$SHOTS" --constrained "$constrained" --batch_size 32 --cache_dir "$OUT/prompt_cache" "${EVAL_CAPS[@]}" \
       --output_dir "$OUT/$fmt/few_shot$suffix"
   done
   echo "== $fmt: LoRA fine-tuning of $MODEL, then the test split again with constraints"

@@ -115,6 +115,23 @@ def test_batches_are_length_sorted_within_the_token_budget():
     assert [lengths[i] for g in groups for i in g] == sorted(lengths, reverse=True)
 
 
+def test_training_batches_are_length_grouped_shuffled_and_the_same_for_a_seed_and_epoch():
+    from encoders.main import EpochSeededLengthSampler
+
+    lengths = [int(x) for x in torch.randint(1, 80, (450,), generator=torch.Generator().manual_seed(0))]
+    sampler = EpochSeededLengthSampler(lengths, global_batch=8, seed=42)
+    order = list(sampler)
+    assert sorted(order) == list(range(450)) and list(sampler) == order
+    batches = [[lengths[i] for i in order[k:k + 8]] for k in range(0, 450, 8)]
+    assert max(batches[0]) == max(lengths)  # the longest batch first: an OOM shows at once
+    assert sum(max(b) - min(b) for b in batches) < 0.2 * sum(max(b) for b in batches)  # little padding
+    longest = [max(b) for b in batches[1:-1]]
+    descents = sum(a > b for a, b in zip(longest, longest[1:]))
+    assert 0.3 < descents / len(longest) < 0.7  # shuffled, not walking from long to short
+    sampler.set_epoch(1)
+    assert list(sampler) != order
+
+
 @needs_mirror
 @pytest.mark.parametrize("name", ["ncbi_disease_iob", "ncbi_disease"])
 def test_gold_labels_through_small_windows_decode_to_the_exact_gold_spans(tokenizer, name):

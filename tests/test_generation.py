@@ -1,7 +1,8 @@
-"""data/generation.py: batched greedy generation equals one prompt at a time and keeps the input order, per-prompt
-budgets, encoder-decoders, resumable outputs (a rerun generates only what is missing; a half-written last line is
-dropped, other bad lines are errors), answer budgets, chat prompts and constraints. SmolLM2 with budgets of a few
-tokens: the file runs in well under a minute."""
+"""data/generation.py: batched greedy generation equals one prompt at a time (transformers' generate()) and keeps
+the input order, per-prompt budgets and constraints (rows leaving the batch as they stop), encoder-decoders,
+resumable outputs (a rerun generates only what is missing; a half-written last line is dropped, other bad lines
+are errors), answer budgets and chat prompts. SmolLM2 with budgets of a few tokens: the file runs in well under
+a minute."""
 from __future__ import annotations
 
 import json
@@ -32,21 +33,20 @@ def smollm2():
     return load_generator("smollm2")
 
 
-class Counting:
-    """Wraps model.generate to count the prompts (rows) it is asked to complete."""
+@pytest.fixture
+def decoded_rows(monkeypatch) -> list[int]:
+    """The number of prompts (rows) of every batch data.generation.greedy_decode is asked to complete."""
+    import data.generation as generation
 
-    def __init__(self, model):
-        self.model, self.rows, self.original = model, 0, model.generate
+    rows: list[int] = []
+    original = generation.greedy_decode
 
-    def __enter__(self):
-        def counted(*args, **kwargs):
-            self.rows += kwargs["input_ids"].shape[0]
-            return self.original(*args, **kwargs)
-        self.model.generate = counted
-        return self
+    def counted(model, input_ids, *args, **kwargs):
+        rows.append(input_ids.shape[0])
+        return original(model, input_ids, *args, **kwargs)
 
-    def __exit__(self, *exc):
-        del self.model.generate  # back to the class's method
+    monkeypatch.setattr(generation, "greedy_decode", counted)
+    return rows
 
 
 def test_batched_generation_equals_one_prompt_at_a_time_in_input_order(smollm2):
@@ -77,14 +77,14 @@ def test_prompts_sharing_an_instruction_reuse_its_cache_and_answer_as_if_alone(s
         [plain_generate(model, tokenizer, p, 8) for p in prompts]
 
 
-def test_each_prompt_stops_at_its_own_budget(smollm2):
+def test_each_prompt_stops_at_its_own_budget_as_transformers_generate_would(smollm2):
+    """Rows leave the batch at different steps (greedy_decode drops them); the others must not notice."""
     model, tokenizer = smollm2
     budgets = [2, 9, 5, 1]
     out = generate(model, tokenizer, PROMPTS, budgets, batch_size=4)
-    full = generate(model, tokenizer, PROMPTS, 9, batch_size=4)
-    for text, whole, n in zip(out, full, budgets):
+    assert out == [plain_generate(model, tokenizer, p, n) for p, n in zip(PROMPTS, budgets)]
+    for text, n in zip(out, budgets):
         assert len(tokenizer(text, add_special_tokens=False).input_ids) <= n
-        assert whole.startswith(text)  # cut, not changed
 
 
 def test_encoder_decoders_generate_right_padded_batches_like_single_prompts():
@@ -95,16 +95,15 @@ def test_encoder_decoders_generate_right_padded_batches_like_single_prompts():
         [generate(model, tokenizer, [p], 5, batch_size=1)[0] for p in prompts]
 
 
-def test_a_rerun_generates_only_the_missing_ids(smollm2, tmp_path):
+def test_a_rerun_generates_only_the_missing_ids(smollm2, tmp_path, decoded_rows):
     model, tokenizer = smollm2
     ids = [f"u{i}" for i in range(len(PROMPTS))]
     path = tmp_path / "test.outputs.jsonl"
-    with Counting(model) as counter:
-        first = generate_stored(model, tokenizer, PredictionStore(path), ids[:2], PROMPTS[:2], 4, batch_size=2)
-    assert counter.rows == 2
-    with Counting(model) as counter:
-        again = generate_stored(model, tokenizer, PredictionStore(path), ids, PROMPTS, 4, batch_size=2)
-    assert counter.rows == 2  # u0 and u1 were read back, only u2 and u3 were generated
+    first = generate_stored(model, tokenizer, PredictionStore(path), ids[:2], PROMPTS[:2], 4, batch_size=2)
+    assert sum(decoded_rows) == 2
+    decoded_rows.clear()
+    again = generate_stored(model, tokenizer, PredictionStore(path), ids, PROMPTS, 4, batch_size=2)
+    assert sum(decoded_rows) == 2  # u0 and u1 were read back, only u2 and u3 were generated
     assert list(again) == ids and {i: again[i] for i in ids[:2]} == first
     assert again == dict(zip(ids, generate(model, tokenizer, PROMPTS, 4)))
     lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -167,3 +166,25 @@ def test_constrained_answers_parse_and_name_only_input_text(smollm2):
         for out, text in zip(generate(model, tokenizer, prompts, 40, 2, constraints), texts):
             result = fmt.parse(out, text, ["Disease"])
             assert result.well_formed and result.hallucinated == 0, (name, out)
+
+
+def test_constrained_batches_equal_transformers_generate_with_the_logits_processor(smollm2):
+    """Constrained answers close and stop at different steps: batched through greedy_decode, they are what
+    transformers' generate() with data.constraints.ConstrainedLogits gives one prompt at a time."""
+    from transformers import LogitsProcessorList
+
+    from data.constraints import ConstrainedLogits, build
+
+    model, tokenizer = smollm2
+    texts = ["Cancer.", "Ataxia-telangiectasia is a recessive disorder.",
+             "Germline mutations in BRCA1 cause inherited breast and ovarian cancer."]
+    prompts = [prompt(instruction(["Disease"], get_format("typed")), t) for t in texts]
+    budgets = [12, 30, 20]
+    batched = generate(model, tokenizer, prompts, budgets, 3,
+                       [build("typed", t, ["Disease"], tokenizer, n) for t, n in zip(texts, budgets)])
+    for answer, text, p, n in zip(batched, texts, prompts, budgets):
+        batch = tokenizer([p], return_tensors="pt")
+        processor = ConstrainedLogits([build("typed", text, ["Disease"], tokenizer, n)], batch["input_ids"].shape[1])
+        alone = model.generate(**batch, generation_config=greedy_config(model, tokenizer, n),
+                               logits_processor=LogitsProcessorList([processor]))
+        assert answer == tokenizer.decode(alone[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
