@@ -32,7 +32,7 @@ echo "== continual pre-training, then SmolLM2 + LoRA token classification with a
 OUT="$OUT" DATASETS="$DATASETS" bash continual/run_seed1.sh
 
 echo "== generation: batched vs one prompt at a time, constraints off and on (untrained SmolLM2, every format)"
-python bench/generation_speed.py --json "$OUT/bench/generation_speed.json" | tee "$OUT/bench/generation_speed.txt"
+python bench/generation_speed.py --sentences 8 --json "$OUT/bench/generation_speed.json" | tee "$OUT/bench/generation_speed.txt"
 
 echo "== SmolLM2 zero-shot, few-shot and LoRA-tuned in every output format, constraints off and on (capped)"
 OUT="$OUT" DATASET="${DATASETS%% *}" bash generative/run_format_grid.sh
