@@ -1,4 +1,5 @@
-"""Shared test harness: the corpus mirror, a per-session data root, and a loader that reads each split once."""
+"""Shared test harness: the corpus mirror, a per-session data root, a loader that reads each split once, and a
+counter of the prompts data/generation.py decodes."""
 from __future__ import annotations
 
 import os
@@ -20,3 +21,19 @@ def load_split(name: str, split: str):
     """A registry split, read once per test session (callers must not mutate it)."""
     from data.registry import load
     return load(name, split)
+
+
+@pytest.fixture
+def decoded_rows(monkeypatch) -> list[int]:
+    """The number of prompts (rows) of every batch data.generation.greedy_decode is asked to complete."""
+    import data.generation as generation
+
+    rows: list[int] = []
+    original = generation.greedy_decode
+
+    def counted(model, input_ids, *args, **kwargs):
+        rows.append(input_ids.shape[0])
+        return original(model, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "greedy_decode", counted)
+    return rows

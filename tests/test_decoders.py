@@ -137,24 +137,13 @@ def test_a_tiny_sft_run_selects_on_validation_and_writes_every_output(trained):
 
 
 @needs_mirror
-def test_selection_on_the_whole_dev_split_is_not_generated_twice(tmp_path, monkeypatch):
+def test_selection_on_the_whole_dev_split_is_not_generated_twice(tmp_path, decoded_rows):
     """With --max_selection_docs covering dev, the selected step's validation answers are the final dev
     outputs: the model generates dev once (the selection) and test once, and a fresh dev pass by the saved
     model gives the same answers."""
-    import data.generation as generation
-
-    rows: list[int] = []
-    decode = generation.greedy_decode
-
-    def counted(model, input_ids, *args, **kwargs):
-        rows.append(input_ids.shape[0])
-        return decode(model, input_ids, *args, **kwargs)
-
-    monkeypatch.setattr(generation, "greedy_decode", counted)
     out = tmp_path / "run"
     run_main(*TINY, "--max_selection_docs", "2", "--max_steps", "1", "--output_dir", str(out))
-    assert sum(rows) == 2 + 2  # 2 dev units for the selection, 2 test units; dev not again
-    monkeypatch.setattr(generation, "greedy_decode", decode)
+    assert sum(decoded_rows) == 2 + 2  # 2 dev units for the selection, 2 test units; dev not again
     run_inference("--model_dir", str(out / "model"), "--split", "dev", "--output_dir", str(tmp_path / "again"),
                   "--max_eval_docs", "2", "--max_new_tokens", "6")
     reused = {json.loads(line)["id"]: json.loads(line)["output"] for line in (out / "dev.outputs.jsonl").open()}

@@ -33,22 +33,6 @@ def smollm2():
     return load_generator("smollm2")
 
 
-@pytest.fixture
-def decoded_rows(monkeypatch) -> list[int]:
-    """The number of prompts (rows) of every batch data.generation.greedy_decode is asked to complete."""
-    import data.generation as generation
-
-    rows: list[int] = []
-    original = generation.greedy_decode
-
-    def counted(model, input_ids, *args, **kwargs):
-        rows.append(input_ids.shape[0])
-        return original(model, input_ids, *args, **kwargs)
-
-    monkeypatch.setattr(generation, "greedy_decode", counted)
-    return rows
-
-
 def test_batched_generation_equals_one_prompt_at_a_time_in_input_order(smollm2):
     model, tokenizer = smollm2
     assert tokenizer.padding_side == "left" and tokenizer.pad_token is not None
