@@ -161,8 +161,12 @@ class _Typed(_Machine):
         if key == "start":
             return self.closing(key)
         i, first = (key[1], True) if key[0] == "first" else key[1:]
-        lead = " " if first else ", "
-        return [*self.closing(key), *(((lead, m), ("items", i, False)) for m in self.mentions)]
+        return [*self.closing(key), *((self._item(m, first), ("items", i, False)) for m in self.mentions)]
+
+    @staticmethod
+    def _item(mention: str, first: bool) -> str | tuple[str, ...]:
+        """The space before a mention goes with it (" At|axia", as the pre-tokeniser cuts), never alone."""
+        return " " + mention if first else (",", " " + mention)
 
     def closing(self, key: Hashable) -> list[Alternative]:
         if key == "start":
@@ -170,7 +174,7 @@ class _Typed(_Machine):
                 return [("", DONE), *((t + ":", ("first", j)) for j, t in enumerate(self.types))]
             return [(self.types[0] + ":", ("items", 0, True))]
         if key[0] == "first":  # a short-form line has at least one mention
-            return [((" ", m), ("items", key[1], False)) for m in self.mentions]
+            return [(self._item(m, True), ("items", key[1], False)) for m in self.mentions]
         i = key[1]
         if self.short:
             return [("", DONE), *((f"\n{t}:", ("first", j)) for j, t in enumerate(self.types) if j > i)]
@@ -192,8 +196,9 @@ class _List(_Machine):
 
     def alternatives(self, key: Hashable) -> list[Alternative]:
         _, i, first = key
-        lead = self.open[i] if first else ", "
-        return [*self.closing(key), *(((lead, m), ("items", i, False)) for m in self.mentions)]
+        # After a comma the space goes with the literal (' "At|axia"', as the pre-tokeniser cuts), never alone.
+        items = [((self.open[i], m) if first else (",", " " + m), ("items", i, False)) for m in self.mentions]
+        return [*self.closing(key), *items]
 
     def closing(self, key: Hashable) -> list[Alternative]:
         _, i, first = key
