@@ -268,6 +268,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Seq
     p = 0 if encoder_decoder else shared_prefix(token_ids)
     prefix = token_ids[0][:p]
     prefix_cache = model(torch.tensor([prefix], device=dev), use_cache=True).past_key_values if p else None
+    stop_ids = eos_token_ids(model, tokenizer)
     with tqdm(total=n, desc=desc, unit="prompt") as bar:
         for k in range(0, n, batch_size):
             rows = order[k:k + batch_size]
@@ -286,7 +287,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Seq
                                            row_constraints)
             else:
                 answers = greedy_decode(model, input_ids.to(dev), attention_mask.to(dev), cache, row_budgets,
-                                        eos_token_ids(model, tokenizer), row_constraints)
+                                        stop_ids, row_constraints)
             texts = [tokenizer.decode(ids[:budget], skip_special_tokens=True)
                      for ids, budget in zip(answers, row_budgets)]
             for i, text in zip(rows, texts):

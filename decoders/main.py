@@ -276,10 +276,11 @@ def reuse_selection_answers(args: Args, trainer, dev_docs: Sequence[Document]) -
     """When model selection answered the whole evaluated dev split, the selected epoch's answers become
     dev.outputs.jsonl, so the final dev scores cost no second generation pass (a resumed run that did not
     see that epoch's evaluation generates them again)."""
-    answers = trainer.answers.get(trainer.state.best_global_step)
+    answers, selection = trainer.answers.get(trainer.state.best_global_step), trainer.selection
+    if answers is None or len(selection["docs"]) < len(dev_docs):
+        return
     store = PredictionStore(args.output_dir / "dev.outputs.jsonl")
-    selection = trainer.selection
-    if answers is None or len(store) or len(selection["docs"]) < len(dev_docs):
+    if len(store):  # a resumed run's own answers stay
         return
     store.add([{"id": r["id"], "output": text, "max_new_tokens": n}
                for r, text, n in zip(selection["recs"], answers, selection["max_new_tokens"])])
