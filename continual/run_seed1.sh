@@ -23,13 +23,14 @@ case "${PROFILE:-default}" in
     # Caps that keep the whole launcher under ~8 minutes on 2 idle CPU cores (recorded in metrics.json and
     # comparison.json): continual pre-training on the first 2,048 tokens of the shuffled training texts
     # (2 epochs of 256-token windows), validated on 1,024 dev tokens; each tagger trains on the first 4
-    # training documents and is scored on the first 8 dev and test documents. The F1 of so small a run
+    # training documents and is scored on the first 4 dev and test documents. The F1 of so small a run
     # shows that the pipeline works, not which variant is better.
     MODEL="${MODEL:-smollm2}"
     PRETRAIN=(python continual/main.py --block_size 256 --overlap 32 --batch_size 1
               --max_train_tokens 2048 --max_eval_tokens 1024 --save_steps 0 --logging_steps 2)
-    CAPS=(max_train_docs=4 max_eval_docs=8)
-    TAGGER+=(--batch_size 4 --max_train_docs 4 --max_eval_docs 8)
+    CAPS=(max_train_docs=4 max_eval_docs=4)
+    TAGGER+=(--batch_size 4 --max_train_docs 4 --max_eval_docs 4)
+    SIDE_BY_SIDE=true  # the two taggers of a dataset at once, a core each (more work done than one by one)
     rm -rf "$OUT/pretrain/$(basename "$MODEL")" "$OUT/with_continual" "$OUT/without_continual" ;;
   paper)
     # Seed 1: Llama-2-7B full-parameter, lr 2e-5, 2 epochs, 8000-token windows (FSDP over the GPUs of
@@ -39,7 +40,8 @@ case "${PROFILE:-default}" in
               --block_size 8000 --overlap 512 --batch_size 1 --gradient_accumulation_steps 8
               --save_steps 200 --eval_steps 200 --resume True)
     CAPS=()
-    TAGGER+=(--batch_size 8 --gradient_accumulation_steps 2 --bf16 True --resume True) ;;
+    TAGGER+=(--batch_size 8 --gradient_accumulation_steps 2 --bf16 True --resume True)
+    SIDE_BY_SIDE=false ;;
   *) echo "unknown PROFILE=$PROFILE (default or paper)" >&2; exit 2 ;;
 esac
 
@@ -48,12 +50,32 @@ echo "== continual pre-training of $MODEL (lr 2e-5, 2 epochs) on the training te
 "${PRETRAIN[@]}" --model_name "$MODEL" --datasets $DATASETS --output_dir "$PRETRAINED" \
   --learning_rate 2e-5 --num_train_epochs 2
 
+tagger() {  # tagger BACKBONE DATASET OUTPUT_DIR
+  python encoders/main.py --model_name "$1" --dataset_name "$2" --output_dir "$3" "${TAGGER[@]}"
+}
 for ds in $DATASETS; do
-  echo "== token classification on $ds: from the continued model, then from the original $MODEL"
-  python encoders/main.py --model_name "$PRETRAINED" --dataset_name "$ds" \
-    --output_dir "$OUT/with_continual/$ds" "${TAGGER[@]}"
-  python encoders/main.py --model_name "$MODEL" --dataset_name "$ds" \
-    --output_dir "$OUT/without_continual/$ds" "${TAGGER[@]}"
+  if $SIDE_BY_SIDE; then
+    echo "== token classification on $ds: from the continued model and from the original $MODEL, side by side," \
+         "a core each (logs: $OUT/{with,without}_continual/$ds.log)"
+    mkdir -p "$OUT/with_continual" "$OUT/without_continual"
+    OMP_NUM_THREADS=1 tagger "$PRETRAINED" "$ds" "$OUT/with_continual/$ds" > "$OUT/with_continual/$ds.log" 2>&1 &
+    with=$!
+    OMP_NUM_THREADS=1 tagger "$MODEL" "$ds" "$OUT/without_continual/$ds" > "$OUT/without_continual/$ds.log" 2>&1 &
+    without=$!
+    for side in with without; do
+      pid=$([ $side = with ] && echo $with || echo $without)
+      if ! wait "$pid"; then
+        echo "error: the tagger ${side} continual pre-training failed; the end of its log:" >&2
+        tail -n 30 "$OUT/${side}_continual/$ds.log" >&2
+        exit 1
+      fi
+      echo "-- $side continual pre-training:"; grep -E "^(train|dev|test)[: ]|  (dev|test): strict" "$OUT/${side}_continual/$ds.log" || true
+    done
+  else
+    echo "== token classification on $ds: from the continued model, then from the original $MODEL"
+    tagger "$PRETRAINED" "$ds" "$OUT/with_continual/$ds"
+    tagger "$MODEL" "$ds" "$OUT/without_continual/$ds"
+  fi
 done
 
 echo "== with vs without continual pre-training"

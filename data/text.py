@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from typing import Iterable, Sequence, TypeVar
 
 from data.corpus import Document, Entity, Span
@@ -92,6 +93,25 @@ def split_sentences(text: str, avoid: Iterable[Entity] = ()) -> list[Span]:
         start = gap_end
     spans.append((start, content_end))
     return spans
+
+
+def first_sentences(docs: Sequence[Document], n: int | None, changes: Counter) -> list[Document]:
+    """Each document cut after its first `n` sentences (None: uncut), for evaluation caps on small
+    machines: a prefix scores like a shorter document. The cut is where prediction units are cut (no gold
+    consulted); the entities before it stay, one across it is dropped and counted ("crosses_cap_dropped")."""
+    if n is None:
+        return list(docs)
+    out = []
+    for doc in docs:
+        sentences = doc.sentences or split_sentences(doc.text)
+        if len(sentences) <= n:
+            out.append(doc)
+            continue
+        end = sentences[n - 1][1]
+        changes["crosses_cap_dropped"] += sum(e.start < end < e.end for e in doc.entities)
+        out.append(Document(doc.id, doc.text[:end], [e for e in doc.entities if e.end <= end],
+                            list(doc.sentences[:n]), [t for t in doc.tokens if t[1] <= end]))
+    return out
 
 
 def _split_at(token: Span, cuts: Sequence[int]) -> list[Span]:

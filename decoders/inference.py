@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from data.corpus import Document, HelpFormatter, exit_on_format_error, read_json
 from data.formats import get_format
 from data.generation import PredictionStore, is_encoder_decoder, load_generator
 from data.models import resolve
+from data.text import first_sentences
 from decoders import units
 
 VLLM_CHUNK = 512  # prompts per vLLM call: the outputs file is written after each
@@ -53,6 +55,8 @@ class Args:
     split: str = "test"
     input: Path | None = field(default=None, metadata={"help": "a JSONL file of documents, not a registry split"})
     max_eval_docs: int | None = field(default=None, metadata={"help": "only the first N documents"})
+    max_eval_sentences: int | None = field(default=None, metadata={
+        "help": "cut each evaluated document after its first N sentences (data.text.first_sentences)"})
     generation_batch_size: int = 8
     max_new_tokens: int | None = field(default=None, metadata={
         "help": "answer budget in tokens (default: per unit, from the training answers and the input's gold, "
@@ -63,15 +67,15 @@ class Args:
     seed: int = 42
 
 
-def load_documents(args: Args, info: dict) -> tuple[str, list[Document]]:
-    """(NAME, documents) of the split or input file."""
+def load_documents(args: Args, info: dict, changes: Counter) -> tuple[str, list[Document]]:
+    """(NAME, documents) of the split or input file, capped."""
     if args.input:
         docs = read_jsonl(args.input)
         name = args.input.stem
     else:
         docs = registry.load(args.dataset_name or info["dataset"], args.split)
         name = args.split
-    return name, docs[:args.max_eval_docs]
+    return name, first_sentences(docs[:args.max_eval_docs], args.max_eval_sentences, changes)
 
 
 def vllm_generate(info: dict, model_dir: Path, store: PredictionStore, recs: Sequence[dict],
@@ -104,9 +108,10 @@ def vllm_generate(info: dict, model_dir: Path, store: PredictionStore, recs: Seq
 
 def main(args: Args) -> dict:
     info = units.read_generation_info(args.model_dir)
-    name, docs = load_documents(args, info)
+    changes: Counter = Counter()
+    name, docs = load_documents(args, info, changes)
     fmt, types = get_format(info["output_format"]), info["types"]
-    recs = units.unit_records(docs, types, fmt, info["level"], info["max_sentences"], False)
+    recs = units.unit_records(docs, types, fmt, info["level"], info["max_sentences"], False, changes)
     load_in_4bit = info["isQLoRA"] if args.isQLoRA is None else args.isQLoRA
     store_path = args.output_dir / f"{name}.outputs.jsonl"
     started = time.time()
@@ -137,7 +142,9 @@ def main(args: Args) -> dict:
         metrics = {"method": info["training"].get("method", "decoder"), "model": info["base_model"],
                    "adapter": str(args.model_dir), "dataset": dataset, "format": fmt.name,
                    "constrained": args.constrained, "backend": args.backend, name: result["scores"],
-                   "diagnostics": {name: result["diagnostics"]}, "generation_seconds": round(seconds, 1)}
+                   "diagnostics": {name: result["diagnostics"]}, "generation_seconds": round(seconds, 1),
+                   "caps": {"max_eval_docs": args.max_eval_docs, "max_eval_sentences": args.max_eval_sentences},
+                   "units_changed": dict(sorted(changes.items()))}
         (args.output_dir / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2))
     return result
 

@@ -59,6 +59,7 @@ from data.corpus import Document, HelpFormatter, exit_on_format_error
 from data.formats import FORMATS, OutputFormat, get_format
 from data.generation import PredictionStore, is_encoder_decoder, load_model, load_tokenizer
 from data.instructions import LEVELS
+from data.text import first_sentences
 from decoders import units
 from encoders.main import (epochs_summary, last_checkpoint, load_splits, plot_training,
                            steps_if_finished)
@@ -100,6 +101,10 @@ class Args:
         "help": "comma-separated modules trained in full beside the adapter (e.g. lm_head)"})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 mixed precision (GPUs, recent CPUs)"})
     gradient_checkpointing: bool = False
+    train_sampling_strategy: str = field(default="group_by_length", metadata={
+        "choices": ("group_by_length", "random"),
+        "help": "transformers' batch order: similar lengths together (little padding, the longest batch first) "
+                "or random"})
     max_length: int | None = field(default=None, metadata={
         "help": "causal LMs: cut training sequences (prompt + answer) to this many tokens; the number cut is "
                 "reported (default: no cut)"})
@@ -111,6 +116,8 @@ class Args:
     constrained: bool = field(default=False, metadata={"help": "constrained decoding (data/constraints.py)"})
     max_train_docs: int | None = field(default=None, metadata={"help": "use only the first N training documents"})
     max_eval_docs: int | None = field(default=None, metadata={"help": "use only the first N dev and test documents"})
+    max_eval_sentences: int | None = field(default=None, metadata={
+        "help": "cut each evaluated document after its first N sentences (data.text.first_sentences)"})
     max_selection_docs: int | None = field(default=None, metadata={
         "help": "model selection generates on the first N dev documents (default: all of --max_eval_docs)"})
     save_total_limit: int = 2
@@ -164,7 +171,7 @@ def training_kwargs(args: Args, max_steps: int | None) -> dict:
         per_device_train_batch_size=args.per_device_train_batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps, optim=args.optim,
         lr_scheduler_type=args.lr_scheduler_type, warmup_steps=args.warmup_ratio, weight_decay=args.weight_decay,
-        train_sampling_strategy="group_by_length",  # batches of similar length: little padding
+        train_sampling_strategy=args.train_sampling_strategy,
         eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True, metric_for_best_model="strict_f1",
         greater_is_better=True, save_total_limit=args.save_total_limit, restore_callback_states_from_checkpoint=True,
         logging_steps=args.logging_steps, seed=args.seed, bf16=args.bf16,
@@ -259,7 +266,8 @@ def write_metrics(args: Args, results: dict[str, dict], log_history: list[dict],
                                                  ("r", "alpha", "dropout", "target_modules", "modules_to_save")},
                "learning_rate": args.learning_rate, "epochs_run": epochs_run, "best_epoch": best_epoch,
                "train_seconds": round(train_seconds, 1), "max_train_docs": args.max_train_docs,
-               "max_eval_docs": args.max_eval_docs, "max_selection_docs": args.max_selection_docs,
+               "max_eval_docs": args.max_eval_docs, "max_eval_sentences": args.max_eval_sentences,
+               "max_selection_docs": args.max_selection_docs,
                "max_steps": args.max_steps, "units_changed": dict(sorted(changes.items()))}
     metrics.update({split: r["scores"] for split, r in results.items()})
     metrics["diagnostics"] = {split: r["diagnostics"] for split, r in results.items()}
@@ -302,6 +310,8 @@ def main(args: Args) -> dict:
     docs, types = load_splits(args)
     fmt = get_format(args.output_format)
     changes: Counter = Counter()
+    for split in EVAL_SPLITS:
+        docs[split] = first_sentences(docs[split], args.max_eval_sentences, changes)
     tokenizer = load_tokenizer(args.model_name, is_encoder_decoder(args.model_name))
     train = units.unit_records(docs["train"], types, fmt, args.level, args.max_sentences, True, changes)
     rule = units.budget_rule(tokenizer, train)

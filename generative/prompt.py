@@ -71,6 +71,7 @@ from data import registry
 from data.corpus import Document, FormatError, HelpFormatter, exit_on_format_error
 from data.formats import FORMATS, OutputFormat, get_format
 from data.instructions import LEVELS, few_shot, instruction, records
+from data.text import first_sentences
 from decoders.units import budget_rule, constraints_for, finish
 from decoders.units import budgets as unit_budgets
 
@@ -96,6 +97,8 @@ class Args:
     level: str = field(default="sentence", metadata={"choices": LEVELS})
     max_sentences: int = field(default=10, metadata={"help": "document level: sentences per window"})
     max_eval_docs: int | None = field(default=None, metadata={"help": "prompt only the first N documents"})
+    max_eval_sentences: int | None = field(default=None, metadata={
+        "help": "cut each evaluated document after its first N sentences (data.text.first_sentences)"})
     max_new_tokens: int | None = field(default=None, metadata={
         "help": "answer budget of every unit (default: per unit, decoders/units.budgets)"})
     tokenizer: str | None = field(default=None, metadata={
@@ -362,8 +365,9 @@ def write_results(args: Args, docs: Sequence[Document], units: Sequence[dict], a
 def main(args: Args) -> dict:
     fmt, ds = get_format(args.output_format), registry.get(args.dataset_name)
     types = ds.types
-    docs = registry.load(args.dataset_name, args.split)[:args.max_eval_docs]
     changes: Counter = Counter()
+    docs = first_sentences(registry.load(args.dataset_name, args.split)[:args.max_eval_docs],
+                           args.max_eval_sentences, changes)
     units = list(records(docs, types, fmt, args.level, max_sentences=args.max_sentences, respect_entities=False,
                          changes=changes))
     train_units = None  # the training split's units, gold answers included: examples and the answer budget
@@ -388,7 +392,8 @@ def main(args: Args) -> dict:
         max_new_tokens = budgets(args, tokenizer, train_units, units)
         answers, stats = run_local(args, model, tokenizer, prompts, units, fmt, types, max_new_tokens, cache)
     print(f"requests sent: {stats['sent']}, cache hits: {stats['cache_hits']} (retries: {stats['retries']})")
-    extra = {"caps": {"max_eval_docs": args.max_eval_docs, "max_new_tokens": max(max_new_tokens, default=0)},
+    extra = {"caps": {"max_eval_docs": args.max_eval_docs, "max_eval_sentences": args.max_eval_sentences,
+                      "max_new_tokens": max(max_new_tokens, default=0)},
              "units": {"count": len(units), **changes}, "examples": [e["id"] for e in examples],
              "finish_reasons": dict(Counter(str(a["finish_reason"]) for a in answers)),
              "requests": dict(stats)}

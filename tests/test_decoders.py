@@ -267,6 +267,17 @@ def test_help(script, capsys):
     assert done.value.code == 0 and "usage:" in capsys.readouterr().out
 
 
+def test_batches_are_length_grouped_unless_asked_for_random_ones():
+    from decoders.main import parse_args, training_kwargs
+
+    base = ["--dataset_name", "ncbi_disease", "--output_dir", "x"]
+    assert training_kwargs(parse_args(base), None)["train_sampling_strategy"] == "group_by_length"
+    random_order = parse_args(base + ["--train_sampling_strategy", "random"])
+    assert training_kwargs(random_order, None)["train_sampling_strategy"] == "random"
+    with pytest.raises(SystemExit):
+        parse_args(base + ["--train_sampling_strategy", "shortest_first"])
+
+
 def test_generative_main_is_decoders_main_with_seed_1_defaults():
     from generative.main import parse_args
 

@@ -242,7 +242,24 @@ def test_prompting_a_llama_cpp_server_writes_outputs_and_metrics_and_caches(serv
 
 
 @needs_mirror
-@pytest.mark.skipif(not (ROOT / "data" / "constraints.py").exists(), reason="data/constraints.py is not there yet")
+def test_a_sentence_cap_prompts_and_scores_only_the_documents_first_sentences(server, tmp_path):
+    from data import registry
+    from data.text import split_sentences
+
+    out = tmp_path / "out"
+    main(parse_args(["--dataset_name", "ncbi_disease", "--split", "test", "--max_eval_docs", "1",
+                     "--max_eval_sentences", "2", "--base-url", server, "--model_name", "smollm2",
+                     "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), "--max_new_tokens", "8"]))
+    doc = registry.load("ncbi_disease", "test")[0]
+    end = split_sentences(doc.text)[1][1]
+    outputs = [json.loads(line) for line in (out / "test.outputs.jsonl").read_text().splitlines()]
+    assert [o["id"] for o in outputs] == [f"{doc.id}/0", f"{doc.id}/1"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["caps"]["max_eval_sentences"] == 2 and metrics["units"]["count"] == 2
+    assert metrics["test"]["strict"]["possible"] == sum(e.end <= end for e in doc.entities) < len(doc.entities)
+
+
+@needs_mirror
 def test_constrained_few_shot_answers_from_the_server_always_parse(server, tmp_path, capsys):
     out = tmp_path / "out"
     log = run_prompt(server, out, tmp_path / "cache", capsys, "--shots", "1", "--constrained", "True", sentences=1)

@@ -3,7 +3,9 @@ from hypothesis import given, settings, strategies as st
 import pytest
 
 from data.corpus import Document, Entity
-from data.text import merge_windows, segment, split_sentences, tokenize, windows
+from collections import Counter
+
+from data.text import first_sentences, merge_windows, segment, split_sentences, tokenize, windows
 
 # Texts mixing words, biomedical punctuation, sentence ends, line breaks and non-ASCII letters.
 PIECES = ["BRCA1", "cancer", "The", "e.g.", "Fig.", "et al.", "J.", "(", ")", "'s", "-", "/", ",", ".", "?",
@@ -136,3 +138,25 @@ def test_windows_reject_bad_arguments_and_gaps():
         merge_windows([(0, 3)], [[1, 2, 3]], 4)
     with pytest.raises(ValueError):
         merge_windows([(0, 3)], [[1, 2]], 3)
+
+
+def test_first_sentences_cuts_text_and_counts_entities_across_the_cut():
+    text = "Gene A causes cancer. Both were seen. Later B mattered."
+    #       0         1         2         3         4         5
+    doc = Document("d", text, [Entity(((14, 20),), "Disease"),          # inside sentence 1
+                               Entity(((27, 31), (44, 45)), "Disease"),  # discontinuous, across the cut
+                               Entity(((44, 45),), "Gene")])             # in sentence 3
+    changes = Counter()
+    (cut,) = first_sentences([doc], 2, changes)
+    assert cut.text == "Gene A causes cancer. Both were seen."
+    assert cut.entities == [doc.entities[0]]
+    assert changes == {"crosses_cap_dropped": 1}
+    assert first_sentences([doc], 3, changes)[0] is doc and first_sentences([doc], None, changes) == [doc]
+
+
+def test_first_sentences_keeps_given_sentences_and_tokens():
+    doc = segment(Document("d", "One two. Three four. Five.", [Entity(((9, 14),), "X")]))
+    (cut,) = first_sentences([doc], 2, Counter())
+    assert cut.text == "One two. Three four." and cut.sentences == doc.sentences[:2]
+    assert words(cut.text, cut.tokens) == ["One", "two", ".", "Three", "four", "."]
+    assert cut.entities == doc.entities
