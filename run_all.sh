@@ -26,7 +26,7 @@ mkdir -p "$OUT/bench"
 python bench/encoder_speed.py --pad512_sentences 64 --train_batches 12 --pad512_train_batches 2 \
   --json "$OUT/bench/encoder_speed.json" | tee "$OUT/bench/encoder_speed.txt"
 
-echo "== encoders: accuracy, our recipe vs a run_ner-style Trainer (same model, epochs, lr; capped)"
+echo "== encoders: accuracy, our recipe vs a run_ner-style Trainer (same model, epochs, lr, seeds 42 and 43; capped)"
 python bench/encoder_accuracy.py --output_dir "$OUT/encoder_accuracy" --json "$OUT/bench/encoder_accuracy.json"
 
 echo "== continual pre-training, then SmolLM2 + LoRA token classification with and without it (seed 1, capped)"

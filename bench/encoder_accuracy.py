@@ -1,14 +1,16 @@
 """Is our encoder recipe at least as accurate as a plain run_ner-style Trainer? Both fine-tune the same
-model (the default profile's MiniLM, all-MiniLM-L6-v2) with the same learning rate, batch size, seed,
+model (the default profile's MiniLM, all-MiniLM-L6-v2) with the same learning rate, batch size, seeds,
 sequence length and training documents, in the same run, and both are scored by eval/semeval (strict
 F1 on character spans) on the same test documents:
 
     python bench/encoder_accuracy.py [--json OUT] [--output_dir results/encoder_accuracy] [--full]
 
-  ours              encoders/main.py (windows, length-grouped batches, warm-up, early stopping on dev
-                    strict F1, best epoch kept), at most `max_epochs` epochs;
-  run_ner_baseline  bench/run_ner_baseline.py (transformers' run_ner recipe, truncation, no early
-                    stopping, last epoch kept), trained for as many epochs as ours ran.
+  ours              encoders/main.py (windows, length-grouped batches, warm-up, the most probable
+                    valid BIO sequence as the decoding, early stopping on dev strict F1, best epoch
+                    kept), at most `max_epochs` epochs;
+  run_ner_baseline  bench/run_ner_baseline.py (transformers' run_ner recipe, truncation, each word's
+                    arg-max tag, no early stopping, last epoch kept), trained for as many epochs as
+                    ours ran.
 
 Datasets: BC5CDR (`bc5cdr`, PubTator, Chemical and Disease in one model) and NCBI-disease as
 `ncbi_disease_iob`: one Disease type, the MTL IOB files that BioBERT and BLURB train and test on,
@@ -21,13 +23,15 @@ By default both systems run under the caps below (the bench is one stage of run_
 settings and each system's epochs and times go into the printed table and the JSON. The published
 numbers come from full-data GPU runs of larger, domain-pretrained encoders: they show where the task
 tops out, not what MiniLM under caps should reach.
-The difference (ours minus baseline, test strict F1) comes with a 95 % paired bootstrap interval
-over test documents. It covers test sampling only: under the caps both models are early in training
-and the seed moves the difference far more (BC5CDR: -4.4 points with seed 42, +6.5 with seed 43),
-so a capped verdict is a smoke test; the claim itself needs --full (or several --seed runs).
-Writes metrics.json per system and dataset under --output_dir (methods "encoder", "run_ner_baseline")
-for eval/report.py, the table as encoder_accuracy.md there, and with --json
-`{"datasets": {name: {"ours", "run_ner_baseline", "caps", "difference", ...}}, "ours_not_lower": bool}`.
+Each system runs once per training seed (--seeds, the same seeds for both); the verdict reads the
+mean over seeds, because under the caps both models are early in training and one seed moves the
+difference by a few points. The difference (ours' seed-mean minus the baseline's) comes with a 95 %
+paired bootstrap interval over test documents (one resample of documents scores every seed of both
+systems): it covers test sampling; the spread over seeds is printed beside it.
+Writes metrics.json per system, dataset and seed under --output_dir (methods "encoder",
+"run_ner_baseline") for eval/report.py, the table as encoder_accuracy.md there, and with --json
+`{"datasets": {name: {"ours", "run_ner_baseline", "runs", "caps", "difference", ...}}, "ours_not_lower": bool}`
+("ours" and "run_ner_baseline" are seed means, "runs" each seed's numbers).
 """
 from __future__ import annotations
 
@@ -57,7 +61,8 @@ MODEL = "minilm"
 DATASETS = ("bc5cdr", "ncbi_disease_iob")
 OUTPUT_DIR = Path("results/encoder_accuracy")
 MAX_LENGTH = 512  # sub-words per input: MiniLM's limit; no sentence of either corpus is longer
-SHARED_SETTINGS = ("learning_rate", "batch_size", "patience", "seed")  # encoders/main.py's defaults
+SHARED_SETTINGS = ("learning_rate", "batch_size", "patience")  # encoders/main.py's defaults
+SEEDS = (42, 43)  # training seeds of both systems; the first is encoders/main.py's default
 # Seed 0's 2e-5 suits bert-large over 20 epochs; MiniLM (22 M parameters) under a 3-epoch cap barely
 # moves at it (BC5CDR test strict F1 0.33 ours / 0.38 baseline, Disease F1 under 0.1), so the capped
 # bench trains both systems at 1e-4 (0.60 / 0.60). --learning_rate and --full restore the choice.
@@ -98,19 +103,19 @@ ANCHORS = {
 
 
 def encoder_defaults() -> dict:
-    """encoders/main.py's own defaults (learning rate, batch size, patience, seed, epochs)."""
+    """encoders/main.py's own defaults (learning rate, batch size, patience, epochs)."""
     from encoders.main import Args
 
     return {f.name: f.default for f in fields(Args) if f.name in SHARED_SETTINGS + ("num_train_epochs",)}
 
 
-def run_ours(dataset: str, caps: Caps, settings: dict, output_dir: Path) -> dict:
+def run_ours(dataset: str, caps: Caps, settings: dict, seed: int, output_dir: Path) -> dict:
     """encoders/main.py through its command line; its metrics.json, plus the wall time."""
     shutil.rmtree(output_dir, ignore_errors=True)  # a fresh run: main.py refuses old checkpoints
     command = [sys.executable, str(ENCODER_MAIN), "--dataset_name", dataset, "--output_dir", str(output_dir),
                "--model_name", MODEL, "--num_train_epochs", str(caps.max_epochs),
                "--learning_rate", str(settings["learning_rate"]), "--batch_size", str(settings["batch_size"]),
-               "--patience", str(settings["patience"]), "--seed", str(settings["seed"]),
+               "--patience", str(settings["patience"]), "--seed", str(seed),
                "--max_length", str(MAX_LENGTH)]
     for flag, value in (("--max_train_docs", caps.max_train_docs), ("--max_eval_docs", caps.max_eval_docs)):
         if value is not None:
@@ -123,11 +128,11 @@ def run_ours(dataset: str, caps: Caps, settings: dict, output_dir: Path) -> dict
     return {**metrics, "wall_seconds": wall}
 
 
-def run_baseline(dataset: str, caps: Caps, settings: dict, epochs: int, output_dir: Path) -> dict:
+def run_baseline(dataset: str, caps: Caps, settings: dict, seed: int, epochs: int, output_dir: Path) -> dict:
     """bench/run_ner_baseline.py in process, on the same documents; its metrics, plus the wall time."""
     config = run_ner_baseline.Config(model_name=MODEL, num_train_epochs=epochs,
                                      learning_rate=settings["learning_rate"], batch_size=settings["batch_size"],
-                                     max_seq_length=MAX_LENGTH, seed=settings["seed"])
+                                     max_seq_length=MAX_LENGTH, seed=seed)
     train = registry.load(dataset, "train")[:caps.max_train_docs]
     evaluate = {s: registry.load(dataset, s)[:caps.max_eval_docs] for s in ("dev", "test")}
     start = time.perf_counter()
@@ -155,29 +160,52 @@ def document_counts(gold: list[Document], predictions: Path) -> np.ndarray:
 
 
 def difference_interval(ours: np.ndarray, baseline: np.ndarray) -> list[float]:
-    """95 % paired bootstrap interval of ours' minus the baseline's strict F1, resampling test documents."""
-    rows = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(ours), (BOOTSTRAP_SAMPLES, len(ours)))
+    """95 % paired bootstrap interval of ours' minus the baseline's seed-mean strict F1. Arrays are
+    (seeds, test documents, 3); each resample draws test documents once for every seed of both systems."""
+    n_docs = ours.shape[1]
+    rows = np.random.default_rng(BOOTSTRAP_SEED).integers(0, n_docs, (BOOTSTRAP_SAMPLES, n_docs))
 
-    def f1(counts: np.ndarray) -> np.ndarray:
-        sums = counts[rows].sum(axis=1)
-        return 2 * sums[:, 0] / np.maximum(sums[:, 1] + sums[:, 2], 1)
+    def mean_f1(counts: np.ndarray) -> np.ndarray:
+        sums = counts[:, rows].sum(axis=2)  # (seeds, samples, 3)
+        return (2 * sums[..., 0] / np.maximum(sums[..., 1] + sums[..., 2], 1)).mean(axis=0)
 
-    return [float(x) for x in np.percentile(f1(ours) - f1(baseline), [2.5, 97.5])]
+    return [float(x) for x in np.percentile(mean_f1(ours) - mean_f1(baseline), [2.5, 97.5])]
 
 
-def compare(dataset: str, caps: Caps, settings: dict, output_dir: Path) -> dict:
-    """Ours, then the baseline for as many epochs as ours ran: one dataset's entry of the JSON."""
-    ours_dir, baseline_dir = output_dir / "encoder" / dataset, output_dir / "run_ner_baseline" / dataset
-    ours = run_ours(dataset, caps, settings, ours_dir)
-    baseline = run_baseline(dataset, caps, settings, ours["epochs_run"], baseline_dir)
+def seed_mean(summaries: list[dict]) -> dict:
+    """One system's summaries over seeds: the numbers averaged, each seed's strict F1 kept beside them."""
+    first = summaries[0]
+    mean = {k: float(np.mean([s[k] for s in summaries])) for k in ("strict_f1", "precision", "recall",
+                                                                   "dev_strict_f1")}
+    return {**mean, "strict_f1_by_seed": [s["strict_f1"] for s in summaries],
+            "epochs": [s["epochs"] for s in summaries],
+            "per_type_f1": {t: float(np.mean([s["per_type_f1"][t] for s in summaries])) for t in first["per_type_f1"]},
+            "test_entities": first["test_entities"],
+            "train_seconds": round(sum(s["train_seconds"] for s in summaries), 1),
+            "wall_seconds": round(sum(s["wall_seconds"] for s in summaries), 1)}
+
+
+def compare(dataset: str, caps: Caps, settings: dict, seeds: list[int], output_dir: Path) -> dict:
+    """Per seed, ours, then the baseline for as many epochs as ours ran: one dataset's entry of the JSON."""
     test = registry.load(dataset, "test")[:caps.max_eval_docs]
-    interval = difference_interval(document_counts(test, ours_dir / "test.predictions.jsonl"),
-                                   document_counts(test, baseline_dir / "test.predictions.jsonl"))
-    return {"ours": {**summary(ours, ours["epochs_run"]), "best_epoch": ours["best_epoch"]},
-            "run_ner_baseline": {**summary(baseline, baseline["epochs"]),
-                                 "words_cut_off": baseline["test_decoding"].get("words_cut_off", 0)},
-            "difference": ours["test"]["strict"]["f1"] - baseline["test"]["strict"]["f1"],
-            "difference_95ci": interval,
+    runs, counts = [], {"ours": [], "run_ner_baseline": []}
+    for seed in seeds:
+        ours_dir = output_dir / "encoder" / dataset / f"seed{seed}"
+        baseline_dir = output_dir / "run_ner_baseline" / dataset / f"seed{seed}"
+        ours = run_ours(dataset, caps, settings, seed, ours_dir)
+        baseline = run_baseline(dataset, caps, settings, seed, ours["epochs_run"], baseline_dir)
+        counts["ours"].append(document_counts(test, ours_dir / "test.predictions.jsonl"))
+        counts["run_ner_baseline"].append(document_counts(test, baseline_dir / "test.predictions.jsonl"))
+        runs.append({"seed": seed, "ours": {**summary(ours, ours["epochs_run"]), "best_epoch": ours["best_epoch"]},
+                     "run_ner_baseline": {**summary(baseline, baseline["epochs"]),
+                                          "words_cut_off": baseline["test_decoding"].get("words_cut_off", 0)}})
+    differences = [r["ours"]["strict_f1"] - r["run_ner_baseline"]["strict_f1"] for r in runs]
+    return {"ours": seed_mean([r["ours"] for r in runs]),
+            "run_ner_baseline": seed_mean([r["run_ner_baseline"] for r in runs]),
+            "runs": runs,
+            "difference": float(np.mean(differences)),
+            "difference_by_seed": differences,
+            "difference_95ci": difference_interval(np.stack(counts["ours"]), np.stack(counts["run_ner_baseline"])),
             "caps": {**asdict(caps), "max_length": MAX_LENGTH},
             "anchors": [{"system": s, "f1": f1, "regime": r} for s, f1, r in ANCHORS.get(dataset, [])]}
 
@@ -187,17 +215,18 @@ def percent(x: float) -> str:
 
 
 def table(report: dict) -> str:
-    """The Markdown comparison: ours and the baseline per dataset, the published numbers beside them."""
+    """The Markdown comparison: ours and the baseline per dataset (seed means), the published numbers beside them."""
     s = report["settings"]
     lines = [f"## Encoder accuracy: ours vs a run_ner-style Trainer ({MODEL}, all-MiniLM-L6-v2)", "",
-             f"Test strict F1 (%), SemEval-2013 on character spans (eval/semeval). Both systems: learning rate "
-             f"{s['learning_rate']}, batch {s['batch_size']}, seed {s['seed']}, max length {MAX_LENGTH} sub-words, "
-             f"the first N documents of each split. Ours keeps its best dev epoch (patience {s['patience']}); "
-             f"the baseline trains as many epochs as ours ran and keeps the last. `train s` (noisy on a shared CPU): "
+             f"Test strict F1 (%), SemEval-2013 on character spans (eval/semeval), mean over training seeds "
+             f"{', '.join(map(str, report['seeds']))} (each seed's F1 beside it). Both systems: learning rate "
+             f"{s['learning_rate']}, batch {s['batch_size']}, max length {MAX_LENGTH} sub-words, the first N "
+             f"documents of each split. Ours keeps its best dev epoch (patience {s['patience']}); the baseline "
+             f"trains as many epochs as ours ran and keeps the last. `train s` (all seeds; noisy on a shared CPU): "
              f"ours includes its per-epoch dev scoring. Published rows: other models, full data, their own "
              f"regime.", "",
-             "| dataset | system | regime | strict F1 | P | R | per type | epochs | train s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| dataset | system | regime | strict F1 | by seed | P | R | per type | epochs | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, entry in report["datasets"].items():
         c = entry["caps"]
         capped = (f"MiniLM; train docs {c['max_train_docs'] or 'all'}, eval docs {c['max_eval_docs'] or 'all'}, "
@@ -206,17 +235,21 @@ def table(report: dict) -> str:
                                    ("run_ner_baseline", "run_ner baseline", "last epoch")):
             r = entry[system]
             per_type = ", ".join(f"{t} {percent(f)}" for t, f in r["per_type_f1"].items())
-            epochs = f"{r['epochs']} (best {r['best_epoch']})" if "best_epoch" in r else str(r["epochs"])
-            lines.append(f"| {name} | {label} | {capped}; {how} | **{percent(r['strict_f1'])}** | "
+            by_seed = ", ".join(percent(f) for f in r["strict_f1_by_seed"])
+            epochs = ", ".join(map(str, r["epochs"]))
+            if system == "ours":
+                epochs += f" (best {', '.join(str(run['ours']['best_epoch']) for run in entry['runs'])})"
+            lines.append(f"| {name} | {label} | {capped}; {how} | **{percent(r['strict_f1'])}** | {by_seed} | "
                          f"{percent(r['precision'])} | {percent(r['recall'])} | {per_type} | {epochs} | "
                          f"{r['train_seconds']:.0f} |")
         for a in entry["anchors"]:
             per_type = ", ".join(f"{t} {f:.2f}" for t, f in a["f1"].items())
-            lines.append(f"| {name} | {a['system']} (published) | {a['regime']} | - | - | - | {per_type} | - | - |")
+            lines.append(f"| {name} | {a['system']} (published) | {a['regime']} | - | - | - | - | {per_type} | - | - |")
     verdicts = [f"{n} {percent(e['difference'])} points (95 % CI {percent(e['difference_95ci'][0])} to "
-                f"{percent(e['difference_95ci'][1])})" for n, e in report["datasets"].items()]
-    lines += ["", f"Ours minus baseline, test strict F1, with a paired bootstrap over test documents (test "
-                  f"sampling only, not the training seed): {'; '.join(verdicts)}. "
+                f"{percent(e['difference_95ci'][1])}; by seed {', '.join(percent(d) for d in e['difference_by_seed'])})"
+                for n, e in report["datasets"].items()]
+    lines += ["", f"Ours minus baseline, seed-mean test strict F1, with a paired bootstrap over test documents "
+                  f"(test sampling only; the seeds show the training noise): {'; '.join(verdicts)}. "
                   f"Ours not lower: **{'yes' if report['ours_not_lower'] else 'no'}**. "
                   f"Bench wall time {report['wall_seconds']:.0f} s (load average {report['load_average'][0]:.1f} "
                   f"at the start, {report['load_average'][1]:.1f} at the end, on {os.cpu_count()} CPUs)."]
@@ -232,15 +265,14 @@ def main() -> None:
     parser.add_argument("--max_train_docs", type=int, help="override the training-document cap")
     parser.add_argument("--max_eval_docs", type=int, help="override the dev/test-document cap")
     parser.add_argument("--max_epochs", type=int, help="override the epoch cap")
-    parser.add_argument("--seed", type=int, help="training seed of both systems (default: encoders/main.py's)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                        help="training seeds of both systems; the verdict reads their mean (default: %(default)s)")
     parser.add_argument("--learning_rate", type=float,
                         help=f"learning rate of both systems (default: {CAPPED_LEARNING_RATE} under the caps, "
                              "encoders/main.py's 2e-5 with --full)")
     args = parser.parse_args()
 
     settings = encoder_defaults()
-    if args.seed is not None:
-        settings["seed"] = args.seed
     if args.learning_rate is not None:
         settings["learning_rate"] = args.learning_rate
     elif not args.full:
@@ -250,8 +282,8 @@ def main() -> None:
     datasets = {}
     for name in args.datasets:
         caps = Caps(None, None, int(settings["num_train_epochs"])) if args.full else CAPS.get(name, ABSTRACT_CAPS)
-        datasets[name] = compare(name, replace(caps, **overrides), settings, args.output_dir)
-    report = {"model": MODEL, "settings": {k: settings[k] for k in SHARED_SETTINGS},
+        datasets[name] = compare(name, replace(caps, **overrides), settings, args.seeds, args.output_dir)
+    report = {"model": MODEL, "settings": {k: settings[k] for k in SHARED_SETTINGS}, "seeds": args.seeds,
               "datasets": datasets,
               "ours_not_lower": all(e["difference"] >= 0 for e in datasets.values()),
               "wall_seconds": round(time.perf_counter() - started, 1),

@@ -160,8 +160,8 @@ def run(args: argparse.Namespace) -> dict:
 
     # Not a target: bfloat16 weights, which CPUs with AMX (and GPUs) multiply several times faster.
     half = copy.deepcopy(model).to(torch.bfloat16)
-    same = sum(int((a == b).sum()) for a, b in zip(tagging.predict_ids(model, encoded.features, 0),
-                                                   tagging.predict_ids(half, encoded.features, 0)))
+    full_scores, half_scores = (tagging.predict_scores(m, encoded.features, 0) for m in (model, half))
+    same = sum(int((a.argmax(-1) == b.argmax(-1)).sum()) for a, b in zip(full_scores, half_scores))
     out["bf16_label_agreement"] = same / out["subword_tokens"]
     report("bf16_speedup", interleaved(ours, lambda part: ours(part, half), len(test), 2))
     del half

@@ -46,7 +46,7 @@ class Args:
         "help": f"padded tokens per batch (default {tagging.MAX_BATCH_TOKENS['cpu']} on CPU, "
                 f"{tagging.MAX_BATCH_TOKENS['accelerator']} on GPU)"})
     max_batch_size: int = field(default=tagging.MAX_BATCH_SIZE, metadata={"help": "inputs per batch"})
-    decode_mode: str = field(default=tagging.DECODE_MODE, metadata={"choices": ("lenient", "strict")})
+    decode_mode: str = field(default=tagging.DECODE_MODE, metadata={"choices": tagging.DECODE_MODES})
     bf16: bool = field(default=False, metadata={"help": "run the model in bfloat16 (GPUs; CPUs with AMX)"})
 
 

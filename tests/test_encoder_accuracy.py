@@ -72,25 +72,48 @@ def test_prediction_segments_without_the_gold_entities():
 
 
 @needs_mirror
-def test_bench_runs_end_to_end_and_writes_its_json(tmp_path):
+def test_bench_runs_two_seeds_end_to_end_and_writes_its_json(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "bench/encoder_accuracy.py", "--datasets", "ncbi_disease_iob",
-                           "--max_train_docs", "8", "--max_eval_docs", "8", "--max_epochs", "1",
+                           "--max_train_docs", "8", "--max_eval_docs", "8", "--max_epochs", "1", "--seeds", "1", "2",
                            "--output_dir", str(tmp_path / "results"), "--json", str(out)],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     entry = report["datasets"]["ncbi_disease_iob"]
+    assert report["seeds"] == [1, 2] and [r["seed"] for r in entry["runs"]] == [1, 2]
     assert isinstance(report["ours_not_lower"], bool)
-    assert entry["difference"] == entry["ours"]["strict_f1"] - entry["run_ner_baseline"]["strict_f1"]
+    by_seed = [r["ours"]["strict_f1"] - r["run_ner_baseline"]["strict_f1"] for r in entry["runs"]]
+    assert entry["difference_by_seed"] == by_seed
+    assert entry["difference"] == pytest.approx(sum(by_seed) / 2)
+    assert entry["ours"]["strict_f1"] == pytest.approx(sum(r["ours"]["strict_f1"] for r in entry["runs"]) / 2)
     assert entry["difference_95ci"][0] <= entry["difference_95ci"][1]
     assert entry["caps"] == {"max_train_docs": 8, "max_eval_docs": 8, "max_epochs": 1, "max_length": 512}
     assert entry["ours"]["test_entities"] == entry["run_ner_baseline"]["test_entities"]  # the same test documents
     for system in ("ours", "run_ner_baseline"):
-        assert entry[system]["epochs"] == 1 and 0 <= entry[system]["strict_f1"] <= 1
-    methods = {json.loads(p.read_text())["method"] for p in (tmp_path / "results").rglob("metrics.json")}
-    assert methods == {"encoder", "run_ner_baseline"}
+        assert entry[system]["epochs"] == [1, 1] and 0 <= entry[system]["strict_f1"] <= 1
+    metrics = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("metrics.json")]
+    assert sorted(m["method"] for m in metrics) == ["encoder"] * 2 + ["run_ner_baseline"] * 2
     assert "| ncbi_disease_iob | run_ner baseline |" in done.stdout and "PubMedBERT" in done.stdout
+
+
+def test_the_interval_pools_seeds_and_resamples_documents_once_for_both_systems():
+    import numpy as np
+    from bench.encoder_accuracy import difference_interval
+
+    rng = np.random.default_rng(1)
+    gold = rng.integers(1, 6, (2, 30)).astype(float)
+    counts = np.stack([gold // 2, gold, gold // 2], axis=-1)  # correct, gold, predicted per document
+    assert difference_interval(counts, counts) == [0.0, 0.0]  # the same documents on both sides, every time
+    better = counts.copy()
+    better[..., 0] = better[..., 1]  # every predicted entity correct
+    better[..., 2] = better[..., 1]
+    low, high = difference_interval(better, counts)
+    assert 0 < low <= high
+    # One seed far better, one the same: the mean difference lies between the two seeds' own differences.
+    mixed = np.stack([better[0], counts[1]])
+    low_mixed, high_mixed = difference_interval(mixed, counts)
+    assert 0 < low_mixed and high_mixed < high
 
 
 @pytest.mark.parametrize("script", ["bench/encoder_accuracy.py", "bench/run_ner_baseline.py"])

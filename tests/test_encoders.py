@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 # As in the scripts: idle OpenMP threads sleep rather than spin (must precede the first torch import).
@@ -137,6 +138,44 @@ def test_training_batches_are_length_grouped_shuffled_and_the_same_for_a_seed_an
     assert list(sampler) != order
 
 
+def test_decoding_finds_the_best_valid_bio_sequence():
+    """Against every valid sequence, enumerated: Viterbi's path is valid and scores the highest."""
+    import itertools
+
+    id2label = dict(enumerate(tagging.label_names(("A", "B"))))  # O B-A I-A B-B I-B
+    start, follows = tagging.bio_transitions(id2label)
+    assert not start[2] and follows[1, 2] and follows[2, 2] and not follows[0, 2] and not follows[3, 2]
+
+    def valid(path) -> bool:
+        return bool(start[path[0]] and all(follows[a, b] for a, b in zip(path, path[1:])))
+
+    rng = np.random.default_rng(0)
+    repaired = 0
+    for n in range(1, 6):
+        for _ in range(40):
+            scores = np.log(rng.dirichlet(np.ones(5) * 0.3, size=n))
+            path = tagging.best_valid_path(scores, start, follows)
+            best = max((p for p in itertools.product(range(5), repeat=n) if valid(p)),
+                       key=lambda p: scores[range(n), p].sum())
+            assert valid(path) and scores[range(n), path].sum() == pytest.approx(scores[range(n), best].sum())
+            repaired += not valid(scores.argmax(-1))
+    assert repaired > 20  # most of these draws had an invalid arg-max for Viterbi to repair
+
+
+def test_decode_modes_differ_only_on_an_inside_tag_that_continues_nothing():
+    text = "a b c"
+    doc = Document("d", text, [], [(0, 5)], [(0, 1), (2, 3), (4, 5)])
+    enc = tagging.Encoded([doc], [tagging.Sentence(0, [(0, 1), (2, 3), (4, 5)], [0, 1, 2], 3)],
+                          [tagging.Feature([0, 1, 2], None, 0, (0, 3))], 0)
+    # Words: O (sure), I-Disease (0.6, B-Disease 0.4), I-Disease (sure).
+    scores = [np.log(np.array([[1, 1e-9, 1e-9], [1e-9, 0.4, 0.6], [1e-9, 1e-9, 1]]))]
+    spans = {mode: [(e.start, e.end) for e in tagging.decode(enc, scores, ID2LABEL, mode)[0].entities]
+             for mode in tagging.DECODE_MODES}
+    assert spans == {"viterbi": [(2, 5)], "lenient": [(2, 5)], "strict": []}
+    with pytest.raises(ValueError, match="decode mode"):
+        tagging.decode(enc, scores, ID2LABEL, "greedy")
+
+
 @needs_mirror
 @pytest.mark.parametrize("name", ["ncbi_disease_iob", "ncbi_disease"])
 def test_gold_labels_through_small_windows_decode_to_the_exact_gold_spans(tokenizer, name):
@@ -148,7 +187,8 @@ def test_gold_labels_through_small_windows_decode_to_the_exact_gold_spans(tokeni
     enc = tagging.encode(docs, tokenizer, 16, stride=6, label2id={l: i for i, l in enumerate(labels)},
                          changes=changes)
     assert tagging.window_count(enc)[1] > 30
-    as_predictions = [[0 if l == tagging.IGNORE else l for l in f.labels] for f in enc.features]
+    one_hot = np.log(np.eye(len(labels)) + 1e-9)
+    as_predictions = [one_hot[[0 if l == tagging.IGNORE else l for l in f.labels]] for f in enc.features]
     decoded = tagging.decode(enc, as_predictions, dict(enumerate(labels)))
     assert not changes and score(docs, decoded).overall["strict"].f1 == 1.0
 
