@@ -316,7 +316,7 @@ def make_trainer(args: Args, model, tokenizer, docs: dict[str, list[Document]], 
         train_dataset=train.training_examples(), eval_dataset=dev.training_examples(), processing_class=tokenizer,
         data_collator=DataCollatorForTokenClassification(tokenizer), compute_loss_func=token_loss,
         compute_metrics=span_metrics(dev, docs["dev"], model.config.id2label, args.decode_mode),
-        preprocess_logits_for_metrics=lambda logits, _: logits.float().log_softmax(-1),
+        preprocess_logits_for_metrics=lambda logits, _: tagging.label_scores(logits),
         callbacks=[EarlyStoppingCallback(args.patience), SaveEverySteps(args.save_steps)],
         group_by_length=args.group_by_length)
 

@@ -218,6 +218,12 @@ def batches(lengths: Sequence[int], max_tokens: int, max_size: int = MAX_BATCH_S
     return out
 
 
+def label_scores(logits: torch.Tensor) -> torch.Tensor:
+    """What decode reads: label log-probabilities in float32 (bf16 logits too), for prediction and for the
+    Trainer's validation alike."""
+    return logits.float().log_softmax(-1)
+
+
 @torch.inference_mode()
 def predict_scores(model, features: Sequence[Feature], pad_id: int, max_tokens: int | None = None,
                    max_size: int = MAX_BATCH_SIZE, progress: bool = False) -> list[np.ndarray]:
@@ -237,7 +243,7 @@ def predict_scores(model, features: Sequence[Feature], pad_id: int, max_tokens: 
             ids[row, :lengths[i]] = torch.tensor(features[i].input_ids)
             mask[row, :lengths[i]] = 1
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-        scores = logits.float().log_softmax(-1).cpu().numpy()
+        scores = label_scores(logits).cpu().numpy()
         for row, i in enumerate(group):
             out[i] = scores[row, :lengths[i]]
     return out
