@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -134,7 +136,7 @@ def run_baseline(dataset: str, caps: Caps, settings: dict, seed: int, epochs: in
                                      learning_rate=settings["learning_rate"], batch_size=settings["batch_size"],
                                      max_seq_length=MAX_LENGTH, seed=seed)
     train = registry.load(dataset, "train")[:caps.max_train_docs]
-    evaluate = {s: registry.load(dataset, s)[:caps.max_eval_docs] for s in ("dev", "test")}
+    evaluate = {"test": registry.load(dataset, "test")[:caps.max_eval_docs]}  # it selects nothing on dev
     start = time.perf_counter()
     metrics = run_ner_baseline.run(config, dataset, train, evaluate, output_dir)
     return {**metrics, "wall_seconds": time.perf_counter() - start}
@@ -146,7 +148,7 @@ def summary(metrics: dict, epochs: int) -> dict:
     return {"strict_f1": test["strict"]["f1"], "precision": test["strict"]["precision"],
             "recall": test["strict"]["recall"], "epochs": epochs,
             "per_type_f1": {t: s["strict"]["f1"] for t, s in test["per_type"].items()},
-            "dev_strict_f1": metrics["dev"]["strict"]["f1"], "test_entities": test["strict"]["possible"],
+            "test_entities": test["strict"]["possible"],
             "train_seconds": round(metrics["train_seconds"], 1), "wall_seconds": round(metrics["wall_seconds"], 1)}
 
 
@@ -176,7 +178,7 @@ def seed_mean(summaries: list[dict]) -> dict:
     """One system's summaries over seeds: the numbers averaged, each seed's strict F1 kept beside them."""
     first = summaries[0]
     mean = {k: float(np.mean([s[k] for s in summaries])) for k in ("strict_f1", "precision", "recall",
-                                                                   "dev_strict_f1")}
+                                                                   "dev_strict_f1") if k in first}
     return {**mean, "strict_f1_by_seed": [s["strict_f1"] for s in summaries],
             "epochs": [s["epochs"] for s in summaries],
             "per_type_f1": {t: float(np.mean([s["per_type_f1"][t] for s in summaries])) for t in first["per_type_f1"]},
@@ -185,27 +187,69 @@ def seed_mean(summaries: list[dict]) -> dict:
             "wall_seconds": round(sum(s["wall_seconds"] for s in summaries), 1)}
 
 
-def compare(dataset: str, caps: Caps, settings: dict, seeds: list[int], output_dir: Path) -> dict:
-    """Per seed, ours, then the baseline for as many epochs as ours ran: one dataset's entry of the JSON."""
+def run_dir(output_dir: Path, system: str, dataset: str, seed: int) -> Path:
+    """Where one system's run writes (its metrics.json's method names the folder)."""
+    return output_dir / {"ours": "encoder", "run_ner_baseline": "run_ner_baseline"}[system] / dataset / f"seed{seed}"
+
+
+def run_pair(dataset: str, caps: Caps, settings: dict, seed: int, output_dir: Path) -> dict:
+    """One dataset and seed: ours, then the baseline for as many epochs as ours ran; each one's summary."""
+    ours = run_ours(dataset, caps, settings, seed, run_dir(output_dir, "ours", dataset, seed))
+    baseline = run_baseline(dataset, caps, settings, seed, ours["epochs_run"],
+                            run_dir(output_dir, "run_ner_baseline", dataset, seed))
+    return {"seed": seed, "ours": {**summary(ours, ours["epochs_run"]), "best_epoch": ours["best_epoch"],
+                                   "dev_strict_f1": ours["dev"]["strict"]["f1"]},
+            "run_ner_baseline": {**summary(baseline, baseline["epochs"]),
+                                 "words_cut_off": baseline["test_decoding"].get("words_cut_off", 0)}}
+
+
+def run_pair_in_worker(threads: int, log: Path, *pair: object) -> dict:
+    """run_pair in a pool process on `threads` threads, its output and its children's in `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # read by torch here and in encoders/main.py's process
+    return run_pair(*pair)
+
+
+def run_pairs(pairs: list[tuple[str, Caps, int]], settings: dict, output_dir: Path, jobs: int) -> dict:
+    """run_pair for every (dataset, caps, seed), `jobs` at a time; {(dataset, seed): its summaries}."""
+    if jobs == 1:
+        return {(d, seed): run_pair(d, caps, settings, seed, output_dir) for d, caps, seed in pairs}
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    logs = {(d, seed): output_dir / "logs" / f"{d}_seed{seed}.log" for d, _, seed in pairs}
+    print(f"{len(pairs)} runs of both systems, {jobs} at a time on {threads} thread(s) each; logs in "
+          f"{output_dir / 'logs'}", flush=True)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_pair_in_worker, threads, logs[d, seed], d, caps, settings, seed, output_dir):
+                   (d, seed) for d, caps, seed in pairs}
+        results = {}
+        for future in as_completed(futures):
+            d, seed = futures[future]
+            try:
+                results[d, seed] = r = future.result()
+            except Exception as error:
+                tail = "".join(logs[d, seed].read_text(errors="replace").splitlines(True)[-30:])
+                raise SystemExit(f"error: {d} seed {seed} failed ({error}); the end of {logs[d, seed]}:\n{tail}")
+            print(f"{d} seed {seed}: test strict F1 ours {percent(r['ours']['strict_f1'])}, baseline "
+                  f"{percent(r['run_ner_baseline']['strict_f1'])}", flush=True)
+    return results
+
+
+def compare(dataset: str, caps: Caps, runs: list[dict], output_dir: Path) -> dict:
+    """One dataset's entry of the JSON from its runs (one per seed): seed means, differences, bootstrap."""
     test = registry.load(dataset, "test")[:caps.max_eval_docs]
-    runs, counts = [], {"ours": [], "run_ner_baseline": []}
-    for seed in seeds:
-        ours_dir = output_dir / "encoder" / dataset / f"seed{seed}"
-        baseline_dir = output_dir / "run_ner_baseline" / dataset / f"seed{seed}"
-        ours = run_ours(dataset, caps, settings, seed, ours_dir)
-        baseline = run_baseline(dataset, caps, settings, seed, ours["epochs_run"], baseline_dir)
-        counts["ours"].append(document_counts(test, ours_dir / "test.predictions.jsonl"))
-        counts["run_ner_baseline"].append(document_counts(test, baseline_dir / "test.predictions.jsonl"))
-        runs.append({"seed": seed, "ours": {**summary(ours, ours["epochs_run"]), "best_epoch": ours["best_epoch"]},
-                     "run_ner_baseline": {**summary(baseline, baseline["epochs"]),
-                                          "words_cut_off": baseline["test_decoding"].get("words_cut_off", 0)}})
+    counts = {system: np.stack([document_counts(test, run_dir(output_dir, system, dataset, r["seed"])
+                                                / "test.predictions.jsonl") for r in runs])
+              for system in ("ours", "run_ner_baseline")}
     differences = [r["ours"]["strict_f1"] - r["run_ner_baseline"]["strict_f1"] for r in runs]
     return {"ours": seed_mean([r["ours"] for r in runs]),
             "run_ner_baseline": seed_mean([r["run_ner_baseline"] for r in runs]),
             "runs": runs,
             "difference": float(np.mean(differences)),
             "difference_by_seed": differences,
-            "difference_95ci": difference_interval(np.stack(counts["ours"]), np.stack(counts["run_ner_baseline"])),
+            "difference_95ci": difference_interval(counts["ours"], counts["run_ner_baseline"]),
             "caps": {**asdict(caps), "max_length": MAX_LENGTH},
             "anchors": [{"system": s, "f1": f1, "regime": r} for s, f1, r in ANCHORS.get(dataset, [])]}
 
@@ -267,6 +311,10 @@ def main() -> None:
     parser.add_argument("--max_epochs", type=int, help="override the epoch cap")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
                         help="training seeds of both systems; the verdict reads their mean (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs (dataset and seed, both systems) at a time, the CPU cores shared out among "
+                             "them, each one's output in OUTPUT_DIR/logs; scores may differ from --jobs 1 in "
+                             "the last digits, as fewer threads sum in another order (default: %(default)s)")
     parser.add_argument("--learning_rate", type=float,
                         help=f"learning rate of both systems (default: {CAPPED_LEARNING_RATE} under the caps, "
                              "encoders/main.py's 2e-5 with --full)")
@@ -279,10 +327,12 @@ def main() -> None:
         settings["learning_rate"] = CAPPED_LEARNING_RATE
     overrides = {k: v for k in ("max_train_docs", "max_eval_docs", "max_epochs") if (v := getattr(args, k))}
     started, load_before = time.perf_counter(), os.getloadavg()[0]
-    datasets = {}
-    for name in args.datasets:
-        caps = Caps(None, None, int(settings["num_train_epochs"])) if args.full else CAPS.get(name, ABSTRACT_CAPS)
-        datasets[name] = compare(name, replace(caps, **overrides), settings, args.seeds, args.output_dir)
+    caps = {name: replace(Caps(None, None, int(settings["num_train_epochs"])) if args.full
+                          else CAPS.get(name, ABSTRACT_CAPS), **overrides) for name in args.datasets}
+    runs = run_pairs([(name, caps[name], seed) for name in args.datasets for seed in args.seeds], settings,
+                     args.output_dir, args.jobs)
+    datasets = {name: compare(name, caps[name], [runs[name, seed] for seed in args.seeds], args.output_dir)
+                for name in args.datasets}
     report = {"model": MODEL, "settings": {k: settings[k] for k in SHARED_SETTINGS}, "seeds": args.seeds,
               "datasets": datasets,
               "ours_not_lower": all(e["difference"] >= 0 for e in datasets.values()),

@@ -172,7 +172,7 @@ class EpochSeededLengthSampler(torch.utils.data.Sampler):
 
 class NerTrainer(Trainer):
     """Trainer with our training sampler (not TrainingArguments' group_by_length strategy: that one also
-    reorders the evaluation set, which span_metrics reads in its own order)."""
+    reorders the evaluation set, which SpanMetrics reads in its own order)."""
 
     def __init__(self, *args, group_by_length: bool = True, **kwargs):
         self.group_by_length = group_by_length
@@ -199,12 +199,31 @@ class SaveEverySteps(TrainerCallback):
             control.should_save = True
 
 
-def span_metrics(encoded: tagging.Encoded, gold: list[Document], id2label: dict[int, str], mode: str):
-    """Trainer's compute_metrics: label scores per feature -> character spans -> eval/semeval strict scores."""
-    def compute(prediction) -> dict[str, float]:
-        strict = score(gold, tagging.decode(encoded, prediction.predictions, id2label, mode)).overall["strict"]
+class SpanMetrics(TrainerCallback):
+    """Trainer's compute_metrics (label scores per feature -> character spans -> eval/semeval strict scores)
+    and a callback that keeps the best validation pass's decoded documents with its step, so the best epoch's
+    dev predictions are written as they were scored instead of predicted once more."""
+
+    def __init__(self, encoded: tagging.Encoded, gold: list[Document], id2label: dict[int, str], mode: str):
+        self.encoded, self.gold, self.id2label, self.mode = encoded, gold, id2label, mode
+        self.last: list[Document] = []
+        self.best: tuple[float, int, list[Document]] | None = None  # (strict F1, step, documents)
+
+    def __call__(self, prediction) -> dict[str, float]:
+        self.last = tagging.decode(self.encoded, prediction.predictions, self.id2label, self.mode)
+        strict = score(self.gold, self.last).overall["strict"]
         return {"strict_f1": strict.f1, "strict_precision": strict.precision, "strict_recall": strict.recall}
-    return compute
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        f1 = metrics["eval_strict_f1"]
+        if self.best is None or f1 > self.best[0]:  # strictly better, as Trainer picks its best checkpoint
+            self.best = (f1, state.global_step, self.last)
+
+    def predictions_at(self, checkpoint: str | None) -> list[Document] | None:
+        """The dev documents decoded at `checkpoint`'s step, if this process scored it (not before a resume)."""
+        if self.best is None or checkpoint is None:
+            return None
+        return self.best[2] if int(checkpoint.rsplit("-", 1)[1]) == self.best[1] else None
 
 
 def complete(checkpoint: Path) -> bool:
@@ -311,26 +330,29 @@ def make_trainer(args: Args, model, tokenizer, docs: dict[str, list[Document]], 
         print(f"{split}: {len(enc.docs):,} documents, {n_sent:,} sentences, {len(enc.features):,} inputs "
               f"({n_cut:,} sentences longer than {args.max_length} sub-words, windowed)")
     print(f"train labels: {describe_changes(changes)}")
+    span_metrics = SpanMetrics(dev, docs["dev"], model.config.id2label, args.decode_mode)
     return NerTrainer(
         model=model, args=training_arguments(args, steps_if_finished(resume_from)),
         train_dataset=train.training_examples(), eval_dataset=dev.training_examples(), processing_class=tokenizer,
         data_collator=DataCollatorForTokenClassification(tokenizer), compute_loss_func=token_loss,
-        compute_metrics=span_metrics(dev, docs["dev"], model.config.id2label, args.decode_mode),
+        compute_metrics=span_metrics,
         preprocess_logits_for_metrics=lambda logits, _: tagging.label_scores(logits),
-        callbacks=[EarlyStoppingCallback(args.patience), SaveEverySteps(args.save_steps)],
+        callbacks=[EarlyStoppingCallback(args.patience), SaveEverySteps(args.save_steps), span_metrics],
         group_by_length=args.group_by_length)
 
 
 def write_results(args: Args, model, tokenizer, docs: dict[str, list[Document]], log_history: list[dict],
-                  train_seconds: float) -> dict:
-    """The best model, dev/test predictions and their scores, metrics.json and the training plot."""
+                  train_seconds: float, scored_dev: list[Document] | None = None) -> dict:
+    """The best model, dev/test predictions and their scores, metrics.json and the training plot.
+    `scored_dev`: the best epoch's dev documents as validation decoded them (else dev is predicted)."""
     model.save_pretrained(args.output_dir / "model")
     tokenizer.save_pretrained(args.output_dir / "model")
     epochs_run, best_epoch = epochs_summary(log_history)
     metrics = {"method": "encoder", "model": args.model_name, "dataset": args.dataset_name, "lora": args.lora,
                "epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(train_seconds, 1)}
     for split in ("dev", "test"):
-        pred = tagging.predict(model, tokenizer, docs[split], args.max_length, args.stride, mode=args.decode_mode)
+        pred = scored_dev if split == "dev" and scored_dev is not None else tagging.predict(
+            model, tokenizer, docs[split], args.max_length, args.stride, mode=args.decode_mode)
         write_jsonl(pred, args.output_dir / f"{split}.predictions.jsonl", with_text=False)
         metrics[split] = score(docs[split], pred).to_json()
         s = metrics[split]["strict"]
@@ -361,7 +383,8 @@ def main(args: Args) -> dict | None:
     if not trainer.is_world_process_zero():
         return None
     best = trainer.model.merge_and_unload() if args.lora else trainer.model
-    return write_results(args, best, tokenizer, docs, trainer.state.log_history, train_seconds)
+    scored_dev = trainer.compute_metrics.predictions_at(trainer.state.best_model_checkpoint)
+    return write_results(args, best, tokenizer, docs, trainer.state.log_history, train_seconds, scored_dev)
 
 
 def parse_args(argv: list[str] | None = None) -> Args:

@@ -31,13 +31,13 @@ case "$PROFILE" in
     # Caps for 2 CPU cores (they go into every metrics.json): prompting and testing on the first 3
     # sentences of the first test abstract; fine-tuning 4 optimizer steps of 2 random sentences from the
     # first 40 training abstracts at lr 5e-4 (random batches, as length grouping starts on the longest
-    # one), validated once on the first 3 sentences of 1 dev abstract; three formats at a time over the
-    # cores. Scores this small show that every path works end to end and what constraints change (parse
+    # one), validated once on the first 3 sentences of 1 dev abstract; one run per core, the fine-tuning
+    # ones first. Scores this small show that every path works end to end and what constraints change (parse
     # rate, hallucination), not how good a fine-tuned 135M model gets: raise the caps (or use
     # PROFILE=paper on a GPU) for that.
     MODEL="${MODEL:-smollm2}"
     EVAL_CAPS=(--max_eval_docs 1 --max_eval_sentences 3)
-    JOBS="${JOBS:-3}"
+    JOBS="${JOBS:-$(nproc)}"
     TRAIN=(--max_train_docs 40 --max_steps 4 --num_train_epochs 1 --learning_rate 5e-4 --lora_r 16
            --lora_alpha 32 --per_device_train_batch_size 2 --train_sampling_strategy random --max_selection_docs 1
            --generation_batch_size 32)
@@ -45,18 +45,15 @@ case "$PROFILE" in
   *) echo "PROFILE must be paper or default, not $PROFILE" >&2; exit 2 ;;
 esac
 
-run_format() {  # the six runs of one format
-  local fmt=$1 constrained suffix
-  for constrained in False True; do
-    suffix=$([ "$constrained" = True ] && echo _constrained || true)
-    echo "== $fmt: zero-shot and $SHOTS-shot prompting of $MODEL (constrained=$constrained)"
-    python generative/prompt.py --model_name "$MODEL" --dataset_name "$DATASET" --output_format "$fmt" \
-      --shots 0 --constrained "$constrained" --batch_size 32 --cache_dir "$OUT/prompt_cache" "${EVAL_CAPS[@]}" \
-      --output_dir "$OUT/$fmt/zero_shot$suffix"
-    python generative/prompt.py --model_name "$MODEL" --dataset_name "$DATASET" --output_format "$fmt" \
-      --shots "$SHOTS" --constrained "$constrained" --batch_size 32 --cache_dir "$OUT/prompt_cache" "${EVAL_CAPS[@]}" \
-      --output_dir "$OUT/$fmt/few_shot$suffix"
-  done
+prompt_run() {  # one prompting run: format, shots, constrained (True/False), output folder
+  echo "== $1: $2-shot prompting of $MODEL (constrained=$3)"
+  python generative/prompt.py --model_name "$MODEL" --dataset_name "$DATASET" --output_format "$1" \
+    --shots "$2" --constrained "$3" --batch_size 32 --cache_dir "$OUT/prompt_cache" "${EVAL_CAPS[@]}" \
+    --output_dir "$4"
+}
+
+lora_runs() {  # fine-tune once in one format, then answer the test split again with constraints
+  local fmt=$1
   echo "== $fmt: LoRA fine-tuning of $MODEL, then the test split again with constraints"
   if $START_OVER; then rm -rf "$OUT/$fmt/lora" "$OUT/$fmt/lora_constrained"; fi  # the paper profile resumes
   python decoders/main.py --model_name "$MODEL" --dataset_name "$DATASET" --output_format "$fmt" \
@@ -65,25 +62,39 @@ run_format() {  # the six runs of one format
     "${EVAL_CAPS[@]}" --output_dir "$OUT/$fmt/lora_constrained"
 }
 
+# Every run of the grid as "<log name> <command...>", the long fine-tuning ones first, so that the
+# short prompting runs fill the cores at the end.
+tasks=()
+for fmt in $FORMATS; do tasks+=("$fmt/lora lora_runs $fmt"); done
+for fmt in $FORMATS; do
+  for constrained in False True; do
+    suffix=$([ "$constrained" = True ] && echo _constrained || true)
+    tasks+=("$fmt/zero_shot$suffix prompt_run $fmt 0 $constrained $OUT/$fmt/zero_shot$suffix"
+            "$fmt/few_shot$suffix prompt_run $fmt $SHOTS $constrained $OUT/$fmt/few_shot$suffix")
+  done
+done
+
 if [ "$JOBS" -eq 1 ]; then
-  for fmt in $FORMATS; do run_format "$fmt"; done
+  for task in "${tasks[@]}"; do ${task#* }; done
   exit 0
 fi
-# $JOBS formats at a time, the cores shared out among them, each job's output in $OUT/<format>.log.
+# $JOBS runs at a time, the cores shared out among them, each run's output in $OUT/<format>/<run>.log.
 export OMP_NUM_THREADS=$(( $(nproc) / JOBS > 1 ? $(nproc) / JOBS : 1 ))
-mkdir -p "$OUT"
-declare -A job_of
-for fmt in $FORMATS; do
+echo "== ${#tasks[@]} runs, $JOBS at a time on $OMP_NUM_THREADS thread(s) each, logs in $OUT/<format>/<run>.log"
+pids=()
+for task in "${tasks[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
-  echo "== $fmt: started, $OMP_NUM_THREADS thread(s), log in $OUT/$fmt.log"
-  run_format "$fmt" > "$OUT/$fmt.log" 2>&1 &
-  job_of[$fmt]=$!
+  log="$OUT/${task%% *}.log"
+  mkdir -p "$(dirname "$log")"
+  ${task#* } > "$log" 2>&1 &
+  pids+=($!)
 done
-for fmt in $FORMATS; do
-  if ! wait "${job_of[$fmt]}"; then
-    echo "error: the $fmt runs failed; the end of $OUT/$fmt.log:" >&2
-    tail -n 30 "$OUT/$fmt.log" >&2
+for i in "${!tasks[@]}"; do
+  log="$OUT/${tasks[$i]%% *}.log"
+  if ! wait "${pids[$i]}"; then
+    echo "error: ${tasks[$i]#* } failed; the end of $log:" >&2
+    tail -n 30 "$log" >&2
     exit 1
   fi
-  echo "== $fmt: done"; grep -E "^(==|test:|dev:|  (dev|test):|strict P)" "$OUT/$fmt.log" || true
+  grep -E "^(==|test:|dev:|  (dev|test):|strict P)" "$log" || true
 done

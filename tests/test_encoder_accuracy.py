@@ -72,11 +72,11 @@ def test_prediction_segments_without_the_gold_entities():
 
 
 @needs_mirror
-def test_bench_runs_two_seeds_end_to_end_and_writes_its_json(tmp_path):
+def test_bench_runs_two_seeds_side_by_side_end_to_end_and_writes_its_json(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "bench/encoder_accuracy.py", "--datasets", "ncbi_disease_iob",
                            "--max_train_docs", "8", "--max_eval_docs", "8", "--max_epochs", "1", "--seeds", "1", "2",
-                           "--output_dir", str(tmp_path / "results"), "--json", str(out)],
+                           "--jobs", "2", "--output_dir", str(tmp_path / "results"), "--json", str(out)],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -95,6 +95,9 @@ def test_bench_runs_two_seeds_end_to_end_and_writes_its_json(tmp_path):
     metrics = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("metrics.json")]
     assert sorted(m["method"] for m in metrics) == ["encoder"] * 2 + ["run_ner_baseline"] * 2
     assert "| ncbi_disease_iob | run_ner baseline |" in done.stdout and "PubMedBERT" in done.stdout
+    for seed in (1, 2):  # each run's output went to its own log, its result to the bench's output
+        assert "test: strict P" in (tmp_path / "results" / "logs" / f"ncbi_disease_iob_seed{seed}.log").read_text()
+        assert f"ncbi_disease_iob seed {seed}: test strict F1 ours" in done.stdout
 
 
 def test_the_interval_pools_seeds_and_resamples_documents_once_for_both_systems():

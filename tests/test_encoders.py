@@ -238,6 +238,10 @@ def test_training_learns_and_writes_every_output(reference, tiny_corpus, minilm_
     pred = read_jsonl(reference / "test.predictions.jsonl", require_text=False)
     assert [d.id for d in pred] == [d.id for d in gold]
     assert score(gold, pred).overall["strict"].f1 == metrics["test"]["strict"]["f1"]
+    history = json.loads((reference / "checkpoints" / "trainer_state.json").read_text())["log_history"]
+    best_dev = max(h["eval_strict_f1"] for h in history if "eval_strict_f1" in h)
+    dev = read_jsonl(reference / "dev.predictions.jsonl", require_text=False)  # as the best epoch scored it
+    assert score(gold, dev).overall["strict"].f1 == metrics["dev"]["strict"]["f1"] == pytest.approx(best_dev)
     assert (reference / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     set_seed(42)
@@ -293,8 +297,12 @@ def test_a_killed_run_resumes_exactly_where_it_stopped(tiny_corpus, tmp_path):
     scores = [json.loads((d / "metrics.json").read_text())["test"] for d in (parts, whole)]
     assert scores[0] == scores[1]
 
+    assert (parts / "dev.predictions.jsonl").read_text() == (whole / "dev.predictions.jsonl").read_text()
+
     run_main(*args, "--output_dir", str(parts), "--resume", "True")  # a finished run is not trained further
     assert len(losses(parts)) == 8
+    # ...and predicts dev afresh from the best model: the same as the best epoch's validation had decoded
+    assert (parts / "dev.predictions.jsonl").read_text() == (whole / "dev.predictions.jsonl").read_text()
 
 
 @needs_mirror
