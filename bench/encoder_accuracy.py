@@ -209,6 +209,7 @@ def run_pair_in_worker(threads: int, log: Path, *pair: object) -> dict:
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    os.close(fd)
     os.environ["OMP_NUM_THREADS"] = str(threads)  # read by torch here and in encoders/main.py's process
     return run_pair(*pair)
 

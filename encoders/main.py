@@ -201,29 +201,25 @@ class SaveEverySteps(TrainerCallback):
 
 class SpanMetrics(TrainerCallback):
     """Trainer's compute_metrics (label scores per feature -> character spans -> eval/semeval strict scores)
-    and a callback that keeps the best validation pass's decoded documents with its step, so the best epoch's
-    dev predictions are written as they were scored instead of predicted once more."""
+    and a callback that keeps each validation pass's decoded documents by step, so the best epoch's dev
+    predictions are written as they were scored instead of predicted once more."""
 
     def __init__(self, encoded: tagging.Encoded, gold: list[Document], id2label: dict[int, str], mode: str):
         self.encoded, self.gold, self.id2label, self.mode = encoded, gold, id2label, mode
         self.last: list[Document] = []
-        self.best: tuple[float, int, list[Document]] | None = None  # (strict F1, step, documents)
+        self.by_step: dict[int, list[Document]] = {}
 
     def __call__(self, prediction) -> dict[str, float]:
         self.last = tagging.decode(self.encoded, prediction.predictions, self.id2label, self.mode)
         strict = score(self.gold, self.last).overall["strict"]
         return {"strict_f1": strict.f1, "strict_precision": strict.precision, "strict_recall": strict.recall}
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        f1 = metrics["eval_strict_f1"]
-        if self.best is None or f1 > self.best[0]:  # strictly better, as Trainer picks its best checkpoint
-            self.best = (f1, state.global_step, self.last)
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.by_step[state.global_step] = self.last
 
     def predictions_at(self, checkpoint: str | None) -> list[Document] | None:
         """The dev documents decoded at `checkpoint`'s step, if this process scored it (not before a resume)."""
-        if self.best is None or checkpoint is None:
-            return None
-        return self.best[2] if int(checkpoint.rsplit("-", 1)[1]) == self.best[1] else None
+        return self.by_step.get(int(checkpoint.rsplit("-", 1)[1])) if checkpoint else None
 
 
 def complete(checkpoint: Path) -> bool:
