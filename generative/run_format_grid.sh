@@ -28,17 +28,17 @@ case "$PROFILE" in
            --per_device_train_batch_size 4 --gradient_accumulation_steps 4 --bf16 True --resume True)
     START_OVER=false ;;
   default)
-    # Caps for 2 CPU cores (they go into every metrics.json): prompting and testing on the first 3
-    # sentences of the first test abstract; fine-tuning 4 optimizer steps of 2 random sentences from the
+    # Caps for 2 CPU cores (they go into every metrics.json): prompting and testing on the first 2
+    # sentences of the first test abstract; fine-tuning 2 optimizer steps of 2 random sentences from the
     # first 40 training abstracts at lr 5e-4 (random batches, as length grouping starts on the longest
-    # one), validated once on the first 3 sentences of 1 dev abstract; one run per core, the fine-tuning
+    # one), validated once on the first 2 sentences of 1 dev abstract; one run per core, the fine-tuning
     # ones first. Scores this small show that every path works end to end and what constraints change (parse
     # rate, hallucination), not how good a fine-tuned 135M model gets: raise the caps (or use
     # PROFILE=paper on a GPU) for that.
     MODEL="${MODEL:-smollm2}"
-    EVAL_CAPS=(--max_eval_docs 1 --max_eval_sentences 3)
+    EVAL_CAPS=(--max_eval_docs 1 --max_eval_sentences 2)
     JOBS="${JOBS:-$(nproc)}"
-    TRAIN=(--max_train_docs 40 --max_steps 4 --num_train_epochs 1 --learning_rate 5e-4 --lora_r 16
+    TRAIN=(--max_train_docs 40 --max_steps 2 --num_train_epochs 1 --learning_rate 5e-4 --lora_r 16
            --lora_alpha 32 --per_device_train_batch_size 2 --train_sampling_strategy random --max_selection_docs 1
            --generation_batch_size 32)
     START_OVER=true ;;
