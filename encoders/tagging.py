@@ -250,6 +250,8 @@ def predict_scores(model, features: Sequence[Feature], pad_id: int, max_tokens: 
 
     groups = batches(lengths, max_tokens, max_size)
     workers = torch.get_num_threads() if device.type == "cpu" else 1
+    if len(groups) < 2 * workers:  # too few batches to share out (a lone one would get a single thread)
+        workers = 1
     with one_thread_per_batch(workers), ThreadPoolExecutor(workers) as pool:
         scored = tqdm(pool.map(run, groups), total=len(groups), desc="predict", unit="batch",
                       disable=not progress, mininterval=1.0)
