@@ -230,7 +230,7 @@ def predict_scores(model, features: Sequence[Feature], pad_id: int, max_tokens: 
                    max_size: int = MAX_BATCH_SIZE, progress: bool = False) -> list[np.ndarray]:
     """Label log-probabilities (positions x labels) of every feature: length-sorted batches, padded only
     to the longest input of each batch (`max_tokens` padded tokens at most; default by device).
-    On a CPU with several threads, batches run side by side, one thread each (see one_thread_per_batch)."""
+    On a CPU with several threads, batches run side by side, one thread each (see batch_workers)."""
     model.eval()
     device = next(model.parameters()).device
     max_tokens = max_tokens or MAX_BATCH_TOKENS["cpu" if device.type == "cpu" else "accelerator"]
@@ -249,10 +249,7 @@ def predict_scores(model, features: Sequence[Feature], pad_id: int, max_tokens: 
         return label_scores(logits).cpu().numpy()
 
     groups = batches(lengths, max_tokens, max_size)
-    workers = torch.get_num_threads() if device.type == "cpu" else 1
-    if len(groups) < 2 * workers:  # too few batches to share out (a lone one would get a single thread)
-        workers = 1
-    with one_thread_per_batch(workers), ThreadPoolExecutor(workers) as pool:
+    with batch_workers(device, len(groups)) as workers, ThreadPoolExecutor(workers) as pool:
         scored = tqdm(pool.map(run, groups), total=len(groups), desc="predict", unit="batch",
                       disable=not progress, mininterval=1.0)
         for group, scores in zip(groups, scored):
@@ -262,16 +259,19 @@ def predict_scores(model, features: Sequence[Feature], pad_id: int, max_tokens: 
 
 
 @contextmanager
-def one_thread_per_batch(workers: int):
-    """torch's intra-op threads down to one while `workers` batches run side by side. A small encoder's
-    matrices (MiniLM: 384 x 1,536) are too small to split well across threads: MiniLM on 1,000 BC5CDR
-    sentences on 2 cores, one quiet run: 6.0-6.4 s (0.59-0.61 of the large-matmul rate) with 2 threads
-    per batch, 5.2 s (0.75) with 2 batches of 1 thread each, the scores equal to the bit."""
+def batch_workers(device: torch.device, n_batches: int):
+    """How many batches run side by side (yielded), with torch's intra-op threads down to one meanwhile:
+    on a CPU, one batch per thread when there are at least two batches per thread (else a lone batch
+    would get a single thread); elsewhere one. A small encoder's matrices (MiniLM: 384 x 1,536) are too
+    small to split well across threads: MiniLM on 1,000 BC5CDR sentences on 2 cores, one quiet run:
+    6.0-6.4 s (0.59-0.61 of the large-matmul rate) with 2 threads per batch, 5.2 s (0.75) with 2 batches
+    of 1 thread each, the scores equal to the bit."""
     threads = torch.get_num_threads()
+    workers = threads if device.type == "cpu" and n_batches >= 2 * threads else 1
     if workers > 1:
         torch.set_num_threads(1)
     try:
-        yield
+        yield workers
     finally:
         torch.set_num_threads(threads)
 
