@@ -47,8 +47,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
@@ -105,10 +103,13 @@ ANCHORS = {
 
 
 def encoder_defaults() -> dict:
-    """encoders/main.py's own defaults (learning rate, batch size, patience, epochs)."""
-    from encoders.main import Args
+    """encoders/main.py's own defaults (learning rate, batch size, patience, epochs), as its parser resolves
+    them (the script this bench times, through its public parse_args)."""
+    from encoders.main import parse_args
 
-    return {f.name: f.default for f in fields(Args) if f.name in SHARED_SETTINGS + ("num_train_epochs",)}
+    script, training = parse_args(["--dataset_name", "-", "--output_dir", "-"])
+    return {"learning_rate": training.learning_rate, "batch_size": training.per_device_train_batch_size,
+            "patience": script.patience, "num_train_epochs": training.num_train_epochs}
 
 
 def run_ours(dataset: str, caps: Caps, settings: dict, seed: int, output_dir: Path) -> dict:
@@ -125,7 +126,8 @@ def run_ours(dataset: str, caps: Caps, settings: dict, seed: int, output_dir: Pa
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT)
     wall = time.perf_counter() - start
-    shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # only needed to resume; the best model stays
+    for checkpoint in output_dir.glob("checkpoint-*"):  # only needed to resume; the best model stays
+        shutil.rmtree(checkpoint, ignore_errors=True)
     metrics = json.loads((output_dir / "metrics.json").read_text())
     return {**metrics, "wall_seconds": wall}
 

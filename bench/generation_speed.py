@@ -1,12 +1,12 @@
-"""How fast is data/generation.py, and what do constraints cost and buy? One run, the untrained bundled
+"""How fast is data/llm/generation.py, and what do constraints cost and buy? One run, the untrained bundled
 SmolLM2-135M-Instruct, the same test sentences for every contender:
 
     python bench/generation_speed.py [--json OUT] [--dataset_name ncbi_disease] [--sentences 16]
 
-Per output format (data/formats.py), zero-shot on the first --sentences test sentences, batched greedy
-generation (data.generation.generate, --batch_size prompts at a time) without and with constraints
-(data/constraints.py): sentences/s, generated tokens per sentence, and the parse and hallucination rates
-of eval/diagnostics.py. Answer budgets per sentence as decoders/ size them (decoders/units.budgets: the
+Per output format (data/llm/formats), zero-shot on the first --sentences test sentences, batched greedy
+generation (data.llm.generation.generate, --batch_size prompts at a time) without and with constraints
+(data/llm/constraints.py): sentences/s, generated tokens per sentence, and the parse and hallucination rates
+of eval/diagnostics.py. Answer budgets per sentence as decoders/ size them (data/llm/units.BudgetRule: the
 longest gold answer, and the training answers' largest answer-to-text length ratio).
   batched_vs_sequential   our batched generation over one prompt at a time through model.generate() (the
                           same greedy settings and budget), in the --sequential_format format, on the same
@@ -24,20 +24,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in bench/encoder_speed.py: no spinning idle threads
-
 import torch
 
-from data.formats import FORMATS, get_format
-from data.generation import chat, generate, greedy_config, load_generator
+from data.llm.formats import FORMATS, get_format
+from data.llm.generation import generate, greedy_config, load_generator
+from data.llm.prompts import chat
+from data.llm.units import BudgetRule, UnitSplit, make_units
 from data.registry import get, load
-from decoders.units import budget_rule, budgets, constraints_for, unit_gold, unit_records
 from eval.diagnostics import summarise
 
 MODEL = "smollm2"
@@ -74,29 +70,30 @@ def run(args: argparse.Namespace) -> dict:
     prompts_of: dict[str, tuple[list[str], list[int]]] = {}
     for name in args.formats:
         fmt = get_format(name)
-        every = unit_records(test, types, fmt, "sentence", 10, for_training=False)
+        every = make_units(test, types, fmt, respect_entities=False)
         every = every[:max(args.sentences, args.sequential_sentences if name == args.sequential_format else 0)]
-        rule = budget_rule(tokenizer, unit_records(train, types, fmt, "sentence", 10, for_training=True))
-        prompts_of[name] = ([chat(tokenizer, r["source"]) for r in every], budgets(tokenizer, rule, every))
-        recs = every[:args.sentences]
-        prompts, max_new = prompts_of[name][0][:len(recs)], prompts_of[name][1][:len(recs)]
-        row: dict = {"max_new_tokens_mean": sum(max_new) / len(max_new)}
+        rule = BudgetRule.from_training(tokenizer, make_units(train, types, fmt))
+        prompts_of[name] = ([chat(tokenizer, u.source) for u in every], rule.budgets(tokenizer, every))
+        units = every[:args.sentences]
+        split = UnitSplit(name, test, units, fmt, types, prompts_of[name][1][:len(units)],
+                          prompts_of[name][0][:len(units)])
+        row: dict = {"max_new_tokens_mean": sum(split.budgets) / len(split.budgets)}
         for constrained in (False, True):
             tag = "constrained_" if constrained else ""
             started = time.perf_counter()
-            constraints = constraints_for(recs, fmt, types, tokenizer, max_new) if constrained else None
-            texts = generate(model, tokenizer, prompts, max_new, args.batch_size, constraints,
+            constraints = split.constraints(tokenizer, range(len(units))) if constrained else None
+            texts = generate(model, tokenizer, split.prompts, split.budgets, args.batch_size, constraints,
                              desc=f"{name}{' constrained' if constrained else ''}")
             seconds = time.perf_counter() - started  # building the constraints is part of their cost
-            parsed = {r["id"]: fmt.parse(t, r["input"], types) for r, t in zip(recs, texts)}
-            diag = summarise(unit_gold(recs), parsed)
-            row.update({f"{tag}sentences_per_s": len(recs) / seconds,
+            parsed = {u.id: fmt.parse(t, u.input, types) for u, t in zip(units, texts)}
+            diag = summarise([u.gold() for u in units], parsed)
+            row.update({f"{tag}sentences_per_s": len(units) / seconds,
                         f"{tag}tokens_per_sentence": tokens_generated(tokenizer, texts),
                         f"{tag}parse_rate": diag["parse_rate"], f"{tag}hallucination_rate": diag["hallucination_rate"],
                         f"{tag}mentions": diag["mentions"]})
             if constrained:
-                pooled["units"] += len(recs)
-                pooled["well_formed"] += diag["parse_rate"] * len(recs)
+                pooled["units"] += len(units)
+                pooled["well_formed"] += diag["parse_rate"] * len(units)
                 pooled["mentions"] += diag["mentions"]
                 pooled["hallucinated"] += (diag["hallucination_rate"] or 0.0) * diag["mentions"]
         out["formats"][name] = row

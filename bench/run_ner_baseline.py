@@ -22,21 +22,18 @@ Writes `{split}.predictions.jsonl` and `metrics.json` (method "run_ner_baseline"
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data import registry
 from data.bio import from_bio, sentence_tokens, to_bio
 from data.corpus import Document, Span, exit_on_format_error, write_jsonl
-from data.models import resolve
+from data.llm.models import resolve
+from eval.runs import print_scores, write_metrics
 from eval.semeval import score
 
 METHOD = "run_ner_baseline"
@@ -193,10 +190,8 @@ def run(config: Config, dataset_name: str, train: list[Document], evaluate: dict
             write_jsonl(pred, output_dir / f"{split}.predictions.jsonl", with_text=False)
             metrics[split] = score(gold, pred).to_json()
             metrics[f"{split}_decoding"] = dict(changes)
-            s = metrics[split]["strict"]
-            print(f"  {METHOD} {dataset_name} {split}: strict P {s['precision']:.4f} R {s['recall']:.4f} "
-                  f"F1 {s['f1']:.4f}")
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            print_scores(f"{METHOD} {dataset_name} {split}", metrics[split])
+    write_metrics(output_dir, metrics)
     return metrics
 
 

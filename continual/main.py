@@ -24,7 +24,6 @@ the training and validation loss curves.
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 import sys
@@ -32,8 +31,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, HfArgumentParser, PreTrainedTokenizerBase, Trainer,
@@ -43,7 +40,8 @@ from transformers.trainer_utils import get_last_checkpoint
 from continual.texts import RawDoc, file_docs, normalise, registry_docs
 from data import registry
 from data.corpus import HelpFormatter, exit_on_format_error
-from data.models import resolve
+from data.llm.models import resolve
+from eval.runs import write_metrics
 
 DEFAULT_DATASETS = ["ncbi_disease", "bc5cdr"]  # the default corpora of run_all.sh: English PubMed abstracts
 IGNORE_INDEX = -100  # label the loss skips
@@ -51,8 +49,7 @@ Window = dict[str, torch.Tensor]
 
 
 @dataclass
-class Args:
-    output_dir: str = field(metadata={"help": "final model, checkpoint-N folders, metrics.json, loss.png"})
+class ScriptArguments:
     model_name: str = field(default="smollm2", metadata={"help": "hub id, local path, or 'smollm2' (bundled)"})
     datasets: list[str] = field(default_factory=lambda: list(DEFAULT_DATASETS), metadata={
         "help": "registry corpora: train split = training text, dev split = validation text; none of "
@@ -64,17 +61,9 @@ class Args:
         "help": "validate on these files instead of the dev splits of --datasets"})
     block_size: int = field(default=256, metadata={"help": "tokens per window (seed 1: 8000)"})
     overlap: int = field(default=32, metadata={"help": "tokens a window repeats from the previous one, as context"})
-    learning_rate: float = field(default=2e-5, metadata={"help": "seed 1: 2e-5"})
-    num_train_epochs: float = field(default=2.0, metadata={"help": "seed 1: 2"})
-    batch_size: int = field(default=1, metadata={"help": "windows per device and step"})
-    gradient_accumulation_steps: int = 1
     max_train_tokens: int | None = field(default=None, metadata={"help": "cap on the training stream (quick runs)"})
     max_eval_tokens: int | None = field(default=None, metadata={"help": "cap on the validation stream"})
-    eval_steps: int = field(default=0, metadata={"help": "validate every N steps (0: only before and after)"})
-    save_steps: int = field(default=200, metadata={"help": "checkpoint every N steps and at the end (0: never)"})
-    logging_steps: int = 10
     resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in output_dir"})
-    seed: int = 42
 
     def __post_init__(self) -> None:
         if self.block_size < 2 or not 0 <= self.overlap < self.block_size:
@@ -90,8 +79,44 @@ class Args:
             raise ValueError("no validation text: give --validation_files or a dataset with a dev split")
 
 
+
+@dataclass
+class PretrainingArguments(TrainingArguments):
+    """transformers' TrainingArguments with seed 1's defaults and the seed's names: --batch_size (windows per
+    device and step, for evaluation too), --eval_steps 0 (validate only before and after), --save_steps 0
+    (never checkpoint)."""
+
+    output_dir: str = field(default=None, metadata={"help": "final model, checkpoint-N folders, metrics.json, "
+                                                            "loss.png (required)"})
+    learning_rate: float = field(default=2e-5, metadata={"help": "seed 1: 2e-5"})
+    num_train_epochs: float = field(default=2.0, metadata={"help": "seed 1: 2"})
+    per_device_train_batch_size: int = field(default=1, metadata={"aliases": ["--batch_size"],
+                                                                  "help": "windows per device and step"})
+    per_device_eval_batch_size: int | None = field(default=None, metadata={"help": "default: --batch_size"})
+    eval_steps: float | None = field(default=0, metadata={"help": "validate every N steps (0: only before and after)"})
+    save_steps: float = field(default=200, metadata={"help": "checkpoint every N steps and at the end (0: never)"})
+    save_total_limit: int = field(default=2, metadata={
+        "help": "the newest checkpoint and the one before it, in case a kill interrupts a save"})
+    logging_steps: float = 10
+    logging_first_step: bool = True
+    report_to: str = "none"
+    dataloader_pin_memory: bool | None = field(default=None, metadata={"help": "default: with an accelerator"})
+
+    def __post_init__(self):
+        if self.output_dir is None:
+            raise ValueError("--output_dir is required")
+        self.per_device_eval_batch_size = self.per_device_eval_batch_size or self.per_device_train_batch_size
+        if self.eval_steps and self.eval_strategy == "no":
+            self.eval_strategy = "steps"
+        self.eval_steps = self.eval_steps or None
+        if not self.save_steps:
+            self.save_strategy, self.save_steps = "no", 1
+        if self.dataloader_pin_memory is None:
+            self.dataloader_pin_memory = torch.accelerator.is_available()
+        super().__post_init__()
+
 # --------------------------------------------------------------------------- text
-def load_texts(args: Args) -> tuple[list[RawDoc], list[RawDoc], dict]:
+def load_texts(args: ScriptArguments) -> tuple[list[RawDoc], list[RawDoc], dict]:
     """Training and validation documents; training never contains a held-out or repeated text."""
     if args.text_files:
         train = [d for f in args.text_files for d in file_docs(f)]
@@ -189,18 +214,9 @@ def validation_windows(stream: Sequence[int], block_size: int) -> list[Window]:
 
 
 # --------------------------------------------------------------------------- training
-def build_trainer(args: Args, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, train: list[Window],
-                  validation: list[Window], callbacks: Sequence[TrainerCallback] = ()) -> Trainer:
-    training_args = TrainingArguments(
-        output_dir=args.output_dir, learning_rate=args.learning_rate, num_train_epochs=args.num_train_epochs,
-        per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps, seed=args.seed,
-        eval_strategy="steps" if args.eval_steps else "no", eval_steps=args.eval_steps or None,
-        save_strategy="steps" if args.save_steps else "no", save_steps=max(args.save_steps, 1),
-        save_total_limit=2,  # the newest checkpoint and the one before it, in case a kill interrupts a save
-        logging_steps=args.logging_steps, logging_first_step=True, report_to="none",
-        dataloader_pin_memory=torch.accelerator.is_available())
-    return Trainer(model=model, args=training_args, train_dataset=train, eval_dataset=validation,
+def build_trainer(training: PretrainingArguments, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
+                  train: list[Window], validation: list[Window], callbacks: Sequence[TrainerCallback] = ()) -> Trainer:
+    return Trainer(model=model, args=training, train_dataset=train, eval_dataset=validation,
                    processing_class=tokenizer, data_collator=default_data_collator,  # equal lengths: no padding
                    callbacks=list(callbacks))
 
@@ -230,27 +246,27 @@ def plot_losses(log_history: list[dict], loss_before: float, path: Path, title: 
     plt.close(fig)
 
 
-def run(args: Args, callbacks: Sequence[TrainerCallback] = ()) -> dict:
+def run(args: ScriptArguments, training: PretrainingArguments, callbacks: Sequence[TrainerCallback] = ()) -> dict:
     """Train, evaluate before and after, save the model, metrics.json and loss.png; return the metrics."""
-    out = Path(args.output_dir)
+    out = Path(training.output_dir)
     checkpoint = get_last_checkpoint(out) if out.is_dir() else None
     if checkpoint and not args.resume:
         raise ValueError(f"{out} already holds {Path(checkpoint).name}: pass --resume True or another --output_dir")
-    set_seed(args.seed)
+    set_seed(training.seed)
     path = resolve(args.model_name)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)  # fp32 master weights
 
     train_docs, validation_docs, text_report = load_texts(args)
-    train_stream = token_stream(tokenizer, train_docs, args.seed, args.max_train_tokens)
-    validation_stream = token_stream(tokenizer, validation_docs, args.seed, args.max_eval_tokens)
+    train_stream = token_stream(tokenizer, train_docs, training.seed, args.max_train_tokens)
+    validation_stream = token_stream(tokenizer, validation_docs, training.seed, args.max_eval_tokens)
     train, validation = pack(train_stream, args.block_size, args.overlap), validation_windows(validation_stream,
                                                                                                args.block_size)
     targets = sum(int((w["labels"] != IGNORE_INDEX).sum()) for w in train)
     print(f"training: {len(train_stream):,} tokens in {len(train):,} windows ({targets:,} targets) from "
           f"{text_report['train_documents']:,} documents; validation: {len(validation) * args.block_size:,} tokens")
 
-    trainer = build_trainer(args, model, tokenizer, train, validation, callbacks)
+    trainer = build_trainer(training, model, tokenizer, train, validation, callbacks)
     before = perplexity(trainer)
     print(f"validation before: loss {before['loss']:.4f} perplexity {before['perplexity']:.2f}")
     first_step = int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0
@@ -260,10 +276,12 @@ def run(args: Args, callbacks: Sequence[TrainerCallback] = ()) -> dict:
     trainer.save_model(str(out))
 
     steps = result.global_step - first_step
-    batch_tokens = args.batch_size * args.gradient_accumulation_steps * trainer.args.world_size * args.block_size
+    batch_tokens = (training.per_device_train_batch_size * training.gradient_accumulation_steps
+                    * trainer.args.world_size * args.block_size)
     processed = steps * batch_tokens  # input tokens seen in this run's optimizer steps
     metrics = {
         "method": "continual_pretraining", "model_name": args.model_name, "args": asdict(args),
+        "training_args": training.to_dict(),
         "text": {**text_report, "train_tokens": len(train_stream), "train_windows": len(train),
                  "train_targets_per_epoch": targets, "validation_tokens": len(validation) * args.block_size},
         "caps": {"max_train_tokens": args.max_train_tokens, "max_eval_tokens": args.max_eval_tokens},
@@ -275,25 +293,26 @@ def run(args: Args, callbacks: Sequence[TrainerCallback] = ()) -> dict:
                                                   if "loss" in e), None)},
     }
     if trainer.is_world_process_zero():
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_metrics(out, metrics)
         plot_losses(trainer.state.log_history, before["loss"], out / "loss.png",
                     f"{Path(args.model_name).name}: perplexity {before['perplexity']:.1f} -> {after['perplexity']:.1f}")
     return metrics
 
 
-def parse_args() -> Args:
-    parser = HfArgumentParser(Args, description=__doc__, formatter_class=HelpFormatter)
+def parse_args(argv: list[str] | None = None) -> tuple[ScriptArguments, PretrainingArguments]:
+    """(ScriptArguments, TrainingArguments): every Trainer option is a flag."""
+    parser = HfArgumentParser((ScriptArguments, PretrainingArguments), description=__doc__,
+                              formatter_class=HelpFormatter)
     try:
-        (args,) = parser.parse_args_into_dataclasses()
-    except ValueError as err:  # Args.__post_init__: inconsistent options
+        return tuple(parser.parse_args_into_dataclasses(args=argv))
+    except ValueError as err:  # __post_init__: inconsistent options
         parser.error(str(err))
-    return args
 
 
 def main() -> None:
-    args = parse_args()
+    args, training = parse_args()
     try:
-        run(args)
+        run(args, training)
     except ValueError as err:  # e.g. checkpoints without --resume, a text shorter than one window
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -25,13 +25,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from continual.texts import RawDoc, file_docs, registry_docs
 from data import registry
 from data.corpus import exit_on_format_error
-from data.models import resolve
+from data.llm.models import resolve
 
 
 @dataclass

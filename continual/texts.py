@@ -11,13 +11,12 @@ A folder stands for every `.jsonl` and `.txt` file under it, in sorted order.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import NamedTuple
 
 from data import registry
-from data.corpus import FormatError
+from data.corpus import FormatError, iter_jsonl
 
 TEXT_SUFFIXES = (".jsonl", ".txt")
 
@@ -45,18 +44,11 @@ def _files(path: Path) -> list[Path]:
 
 def _read_jsonl(path: Path) -> list[RawDoc]:
     docs = []
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FormatError(path, line_no, f"invalid JSON: {err}") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise FormatError(path, line_no, "expected an object with a string 'text'")
-            if obj["text"].strip():
-                docs.append(RawDoc(f"{path}:{obj.get('id', line_no)}", obj["text"]))
+    for line_no, obj in iter_jsonl(path):
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            raise FormatError(path, line_no, "expected an object with a string 'text'")
+        if obj["text"].strip():
+            docs.append(RawDoc(f"{path}:{obj.get('id', line_no)}", obj["text"]))
     return docs
 
 

@@ -66,7 +66,7 @@ def sentence_tokens(doc: Document) -> list[list[Span]]:
 
 def contiguous(ent: Entity, policy: str, changes: Counter) -> Span | None:
     """The one character span that stands for `ent` under a discontinuous policy (in BIO, and in the LLM
-    output formats of data/formats.py), or None if the policy drops it."""
+    output formats of data/llm/formats), or None if the policy drops it."""
     if not ent.discontinuous:
         return ent.start, ent.end
     if policy == "drop":

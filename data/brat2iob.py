@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as `python data/brat2iob.py`: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data.bio import add_policy_arguments, describe_changes, write_iob
 from data.corpus import exit_on_format_error

@@ -14,8 +14,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as `python data/convert.py`: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data.bio import add_policy_arguments, describe_changes, write_iob
 from data.corpus import Document, exit_on_format_error, write_jsonl

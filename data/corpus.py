@@ -131,30 +131,36 @@ def entity_from_json(obj: dict, path: str | Path, line: int) -> Entity:
         raise FormatError(path, line, f"bad entity {obj!r}: {err}") from None
 
 
-def read_jsonl(path: str | Path, require_text: bool = True) -> list[Document]:
-    """Read documents (or, with require_text=False, predictions, whose `text` may be left out)."""
-    docs, seen = [], set()
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
+    """(line number, parsed value) of each non-blank line; a line that is not JSON is a FormatError naming
+    it (bare NaN is accepted: RuDReC has it)."""
     with open(path, encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                yield line_no, json.loads(line)
             except json.JSONDecodeError as err:
                 raise FormatError(path, line_no, f"invalid JSON: {err}") from None
-            if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("entities", []), list):
-                raise FormatError(path, line_no, "expected an object with 'id' and an 'entities' list")
-            if require_text and not isinstance(obj.get("text"), str):
-                raise FormatError(path, line_no, f"document {obj['id']!r} has no 'text'")
-            doc_id = str(obj["id"])
-            if doc_id in seen:
-                raise FormatError(path, line_no, f"duplicate document id {doc_id!r}")
-            seen.add(doc_id)
-            doc = Document(doc_id, obj.get("text", ""),
-                           [entity_from_json(e, path, line_no) for e in obj.get("entities", [])])
-            if "text" in obj:
-                doc.validate(path, line_no)
-            docs.append(doc)
+
+
+def read_jsonl(path: str | Path, require_text: bool = True) -> list[Document]:
+    """Read documents (or, with require_text=False, predictions, whose `text` may be left out)."""
+    docs, seen = [], set()
+    for line_no, obj in iter_jsonl(path):
+        if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("entities", []), list):
+            raise FormatError(path, line_no, "expected an object with 'id' and an 'entities' list")
+        if require_text and not isinstance(obj.get("text"), str):
+            raise FormatError(path, line_no, f"document {obj['id']!r} has no 'text'")
+        doc_id = str(obj["id"])
+        if doc_id in seen:
+            raise FormatError(path, line_no, f"duplicate document id {doc_id!r}")
+        seen.add(doc_id)
+        doc = Document(doc_id, obj.get("text", ""),
+                       [entity_from_json(e, path, line_no) for e in obj.get("entities", [])])
+        if "text" in obj:
+            doc.validate(path, line_no)
+        docs.append(doc)
     return docs
 
 
@@ -177,3 +183,15 @@ def iter_entities(docs: Iterable[Document]) -> Iterator[tuple[str, Entity]]:
     for d in docs:
         for e in d.entities:
             yield d.id, e
+
+
+def nests(docs: Iterable[Document]) -> bool:
+    """Whether any document has a mention inside another (NEREL-BIO, ChemProt, DDI and BC2GM training
+    splits do; NCBI-disease and BC5CDR do not): formats that place mentions by their text must then not
+    steer a mention away from occurrences inside longer ones (data.llm.align.place's `nested`)."""
+    for doc in docs:
+        spans = sorted({(e.start, e.end) for e in doc.entities}, key=lambda s: (s[0], -s[1]))
+        for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+            if s1 <= s2 and e2 <= e1:
+                return True
+    return False

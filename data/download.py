@@ -22,8 +22,6 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data import registry
 

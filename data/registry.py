@@ -8,12 +8,13 @@ the data root (env NER_DATA, default `.cache/corpora`) from the original reposit
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from data.corpus import Document
+from data.corpus import Document, nests, read_jsonl
 from data import readers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -323,6 +324,43 @@ def get(name: str) -> Dataset:
 
 def local_path(mirror_path: str) -> Path:
     return data_root() / mirror_path
+
+
+def nested(name: str) -> bool:
+    """Whether the corpus nests mentions (data.corpus.nests of its training split; of every split when it has
+    none): formats that write mentions as text then place them with nesting allowed."""
+    ds = get(name)
+    splits = ["train"] if "train" in ds.splits else list(ds.splits)
+    return any(nests(load(name, s)) for s in splits)
+
+
+SPLITS = ("train", "dev", "test")
+HELD_OUT_DEV = 0.1  # share of the training documents held out for validation when a corpus has no dev split
+
+
+def load_splits(name: str, folder: Path | None = None, seed: int = 42, max_train_docs: int | None = None,
+                max_eval_docs: int | None = None) -> tuple[dict[str, list[Document]], tuple[str, ...]]:
+    """train/dev/test documents and the entity types of a registry corpus, or of a folder holding
+    train/dev/test.jsonl in the corpus format (types: those of its training split, sorted). A corpus
+    without a dev split gives HELD_OUT_DEV of its training documents (drawn with `seed`) to validation.
+    Every trainer that selects on validation reads its splits here."""
+    if folder is not None:
+        docs = {s: read_jsonl(Path(folder) / f"{s}.jsonl") for s in SPLITS}
+        types = tuple(sorted({e.type for d in docs["train"] for e in d.entities}))
+    else:
+        ds = get(name)
+        docs = {s: load(name, s) for s in SPLITS if s in ds.splits}
+        types = ds.types
+        if "dev" not in docs:
+            train = docs["train"][:]
+            random.Random(seed).shuffle(train)
+            n = max(1, int(HELD_OUT_DEV * len(train)))
+            docs["dev"], docs["train"] = train[:n], train[n:]
+            print(f"{name} has no dev split: {n} training documents held out for validation")
+    docs["train"] = docs["train"][:max_train_docs]
+    for split in ("dev", "test"):
+        docs[split] = docs[split][:max_eval_docs]
+    return docs, types
 
 
 def load(name: str, split: str) -> list[Document]:

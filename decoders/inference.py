@@ -8,11 +8,12 @@ entities, if present, are only used to score and to size the answer budget).
     python decoders/inference.py --model_dir MODEL --split test --output_dir OUT --backend vllm   # GPUs
 
 The model is prompted exactly as it was trained (format, unit level, entity types and answer budget come
-from MODEL/generation.json). Generation is batched and greedy (decoders/units.py, data/generation.py):
+from MODEL/generation.json). Generation is batched and greedy (data/llm/units.py, data/llm/generation.py):
 prompts sorted by length, left padding, the KV cache. Writes to --output_dir `NAME.outputs.jsonl` (the raw
 answer per unit), `NAME.predictions.jsonl` (document spans) and, when the input has gold entities,
 `NAME.metrics.json` (eval/semeval scores and eval/diagnostics); NAME is the split or the input file's
-stem. Resumable: a rerun skips the units whose answers are already in NAME.outputs.jsonl.
+stem. Resumable: a rerun skips the units whose answers are already in NAME.outputs.jsonl, when they were made
+with the same settings (model, constraints, budget, backend; otherwise it is refused, or --overwrite True).
 
 --backend vllm hands generation to vLLM (offline LLM.generate, the adapter through LoRARequest) for GPU
 users who outgrow one process; it takes causal LMs, without --constrained, and adapters without fully
@@ -21,27 +22,24 @@ trained modules (vLLM loads only LoRA weights: merge an adapter with modules_to_
 from __future__ import annotations
 
 import json
-import os
-from collections import Counter
 import sys
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in decoders/main.py
 
 from transformers import HfArgumentParser
+from trl import ModelConfig, get_quantization_config
 
 from data import registry
-from data.corpus import Document, HelpFormatter, exit_on_format_error, read_jsonl
-from data.formats import get_format
-from data.generation import PredictionStore, is_encoder_decoder, load_generator
-from data.models import resolve
+from data.corpus import Document, HelpFormatter, exit_on_format_error, read_jsonl, write_jsonl
+from data.llm.formats import get_format
+from data.llm.generation import PredictionStore, is_encoder_decoder, load_generator
+from data.llm.models import resolve
+from data.llm.units import BudgetRule, UnitSplit, make_units
 from data.text import first_sentences
-from decoders import units
+from eval.answers import score_answers
+from eval.runs import print_scores, write_metrics
 
 VLLM_CHUNK = 512  # prompts per vLLM call: the outputs file is written after each
 
@@ -60,11 +58,19 @@ class Args:
     generation_batch_size: int = 8
     max_new_tokens: int | None = field(default=None, metadata={
         "help": "answer budget in tokens (default: per unit, from the training answers and the input's gold, "
-                "decoders/units.budgets)"})
-    constrained: bool = field(default=False, metadata={"help": "constrained decoding (data/constraints.py)"})
+                "data/llm/units.BudgetRule)"})
+    constrained: bool = field(default=False, metadata={"help": "constrained decoding (data/llm/constraints.py)"})
     isQLoRA: bool | None = field(default=None, metadata={"help": "4-bit base weights (default: as trained)"})
     backend: str = field(default="hf", metadata={"choices": ("hf", "vllm"), "help": "who generates"})
+    overwrite: bool = field(default=False, metadata={"help": "generate afresh even if NAME.outputs.jsonl exists"})
     seed: int = 42
+
+
+def read_generation_info(folder: Path) -> dict:
+    path = folder / "generation.json"
+    if not path.exists():
+        raise SystemExit(f"error: {path} not found: --model_dir must be the model/ folder decoders/main.py wrote")
+    return json.loads(path.read_text())
 
 
 def load_documents(args: Args, info: dict, changes: Counter) -> tuple[str, list[Document]]:
@@ -78,42 +84,49 @@ def load_documents(args: Args, info: dict, changes: Counter) -> tuple[str, list[
     return name, first_sentences(docs[:args.max_eval_docs], args.max_eval_sentences, changes)
 
 
-def vllm_generate(info: dict, model_dir: Path, store: PredictionStore, recs: Sequence[dict],
-                  max_new_tokens: Sequence[int], load_in_4bit: bool, seed: int) -> dict[str, str]:
+def vllm_generate(info: dict, model_config: ModelConfig, model_dir: Path, split: UnitSplit, store: PredictionStore,
+                  seed: int) -> dict[str, str]:
     """Greedy answers from vLLM for the units the store lacks, stored chunk by chunk."""
     adapter = json.loads((model_dir / "adapter_config.json").read_text())
     if adapter.get("modules_to_save"):
         raise SystemExit(f"error: {model_dir} trains {adapter['modules_to_save']} in full, which vLLM's LoRA "
                          "cannot load: merge the adapter into its base model and serve that, or use --backend hf")
-    todo = [(r, n) for r, n in zip(recs, max_new_tokens) if r["id"] not in store]
+    todo = [k for k, i in enumerate(split.ids) if i not in store]
     if todo:
-        print(f"{store.path}: {len(recs) - len(todo):,} of {len(recs):,} outputs already there, generating "
-              f"{len(todo):,} with vLLM", file=sys.stderr)
+        print(f"{store.path}: {len(split.units) - len(todo):,} of {len(split.units):,} outputs already there, "
+              f"generating {len(todo):,} with vLLM", file=sys.stderr)
         from vllm import LLM, SamplingParams
         from vllm.lora.request import LoRARequest
 
-        extra = {"quantization": "bitsandbytes"} if load_in_4bit else {}
+        extra = {"quantization": "bitsandbytes"} if model_config.load_in_4bit else {}
         llm = LLM(model=resolve(info["base_model"]), tokenizer=str(model_dir), enable_lora=True,
                   max_lora_rank=adapter["r"], seed=seed, **extra)
         lora = LoRARequest("ner", 1, str(model_dir))
     for k in range(0, len(todo), VLLM_CHUNK):
         chunk = todo[k:k + VLLM_CHUNK]
-        params = [SamplingParams(temperature=0.0, max_tokens=n) for _, n in chunk]  # temperature 0: greedy
-        results = llm.generate([r["source"] for r, _ in chunk], params, lora_request=lora)
-        store.add([{"id": r["id"], "output": res.outputs[0].text, "max_new_tokens": n}
-                   for (r, n), res in zip(chunk, results)])
+        params = [SamplingParams(temperature=0.0, max_tokens=split.budgets[i]) for i in chunk]  # temperature 0: greedy
+        results = llm.generate([split.prompts[i] for i in chunk], params, lora_request=lora)
+        store.add([{"id": split.ids[i], "output": res.outputs[0].text, "max_new_tokens": split.budgets[i]}
+                   for i, res in zip(chunk, results)])
     done = store.outputs()
-    return {r["id"]: done[r["id"]] for r in recs}
+    return {i: done[i] for i in split.ids}
 
 
 def main(args: Args) -> dict:
-    info = units.read_generation_info(args.model_dir)
+    info = read_generation_info(args.model_dir)
+    model_config = ModelConfig(**info["model_config"])
+    if args.isQLoRA is not None:
+        model_config = replace(model_config, load_in_4bit=args.isQLoRA)
     changes: Counter = Counter()
     name, docs = load_documents(args, info, changes)
-    fmt, types = get_format(info["output_format"]), info["types"]
-    recs = units.unit_records(docs, types, fmt, info["level"], info["max_sentences"], False, changes)
-    load_in_4bit = info["isQLoRA"] if args.isQLoRA is None else args.isQLoRA
-    store_path = args.output_dir / f"{name}.outputs.jsonl"
+    fmt, types = get_format(info["output_format"], nested=info["nested"]), tuple(info["types"])
+    units = make_units(docs, types, fmt, info["level"], max_sentences=info["max_sentences"], respect_entities=False,
+                       changes=changes)
+    rule = BudgetRule(**info["budget_rule"])
+    settings = {"model_dir": str(args.model_dir.resolve()), "constrained": args.constrained,
+                "max_new_tokens": args.max_new_tokens, "load_in_4bit": model_config.load_in_4bit,
+                "backend": args.backend, "max_eval_sentences": args.max_eval_sentences}
+    store = PredictionStore(args.output_dir / f"{name}.outputs.jsonl", settings, args.overwrite)
     started = time.time()
     if args.backend == "vllm":
         if args.constrained or is_encoder_decoder(info["base_model"]):
@@ -121,31 +134,28 @@ def main(args: Args) -> dict:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
-        budgets = [args.max_new_tokens] * len(recs) if args.max_new_tokens else \
-            units.budgets(tokenizer, info["budget_rule"], recs)
-        outputs = vllm_generate(info, args.model_dir, PredictionStore(store_path), recs, budgets, load_in_4bit,
-                                args.seed)
+        split = UnitSplit(name, docs, units, fmt, types, rule.budgets(tokenizer, units, args.max_new_tokens))
+        outputs = vllm_generate(info, model_config, args.model_dir, split, store, args.seed)
     else:
-        model, tokenizer = load_generator(info["base_model"], str(args.model_dir), load_in_4bit)
-        budgets = [args.max_new_tokens] * len(recs) if args.max_new_tokens else \
-            units.budgets(tokenizer, info["budget_rule"], recs)
-        outputs = units.generate_split(model, tokenizer, recs, fmt, types, store_path, budgets,
-                                       args.generation_batch_size, args.constrained, desc=name)
+        model, tokenizer = load_generator(info["base_model"], str(args.model_dir),
+                                          get_quantization_config(model_config))
+        split = UnitSplit(name, docs, units, fmt, types, rule.budgets(tokenizer, units, args.max_new_tokens))
+        outputs = split.generate(model, tokenizer, args.generation_batch_size, args.constrained, store)
     seconds = time.time() - started
-    result = units.finish(name, docs, recs, outputs, fmt, types, args.output_dir)
-    print(f"{len(docs):,} documents, {len(recs):,} units in {seconds:.0f} s -> "
+    scored = score_answers(split, outputs)
+    write_jsonl(scored.predictions, args.output_dir / f"{name}.predictions.jsonl", with_text=False)
+    print(f"{len(docs):,} documents, {len(units):,} units in {seconds:.0f} s -> "
           f"{args.output_dir / f'{name}.predictions.jsonl'}")
+    result = {"scores": scored.scores, "diagnostics": scored.diagnostics}
     if any(d.entities for d in docs):
-        s = result["scores"]["strict"]
-        print(f"strict P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f}")
+        print_scores(name, scored.scores)
         dataset = args.input.stem if args.input else args.dataset_name or info["dataset"]
-        metrics = {"method": info["training"].get("method", "decoder"), "model": info["base_model"],
-                   "adapter": str(args.model_dir), "dataset": dataset, "format": fmt.name,
-                   "constrained": args.constrained, "backend": args.backend, name: result["scores"],
-                   "diagnostics": {name: result["diagnostics"]}, "generation_seconds": round(seconds, 1),
-                   "caps": {"max_eval_docs": args.max_eval_docs, "max_eval_sentences": args.max_eval_sentences},
-                   "units_changed": dict(sorted(changes.items()))}
-        (args.output_dir / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_metrics(args.output_dir, {
+            "method": info["script"]["method"], "model": info["base_model"], "adapter": str(args.model_dir),
+            "dataset": dataset, "format": fmt.name, "constrained": args.constrained, "backend": args.backend,
+            name: scored.scores, "diagnostics": {name: scored.diagnostics}, "generation_seconds": round(seconds, 1),
+            "caps": {"max_eval_docs": args.max_eval_docs, "max_eval_sentences": args.max_eval_sentences},
+            "units_changed": dict(sorted(changes.items()))}, f"{name}.metrics.json")
     return result
 
 

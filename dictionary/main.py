@@ -12,18 +12,15 @@ Writes `{split}.predictions.jsonl` and `metrics.json` (eval/semeval's JSON per s
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data import registry
 from data.corpus import Document, Entity, exit_on_format_error, write_jsonl
 from data.text import tokenize
+from eval.runs import print_scores, write_metrics
 from eval.semeval import score
 
 Key = tuple[str, ...]
@@ -93,9 +90,8 @@ def main(args: Args) -> dict:
         pred = [tag(doc, gazetteer, args.max_words) for doc in gold]
         write_jsonl(pred, args.output_dir / f"{split}.predictions.jsonl", with_text=False)
         metrics[split] = score(gold, pred).to_json()
-        s = metrics[split]["strict"]
-        print(f"  {split}: strict P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f}")
-    (args.output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        print_scores(split, metrics[split])
+    write_metrics(args.output_dir, metrics)
     return metrics
 
 

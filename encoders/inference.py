@@ -11,25 +11,19 @@ sentences; longer ones are cut into overlapping windows and merged back, never t
 """
 from __future__ import annotations
 
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-# Idle OpenMP threads sleep instead of spinning (set before torch loads). On shared or busy CPUs spinning
-# threads steal each other's time: inference ran 1.4x and training steps up to 4x faster with it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgumentParser
 
 from data import registry
 from data.corpus import Document, HelpFormatter, exit_on_format_error, read_jsonl, write_jsonl
-from data.models import resolve
+from data.llm.models import resolve
 from encoders import tagging
+from eval.runs import print_scores
 from eval.semeval import score
 
 
@@ -77,8 +71,7 @@ def main(args: Args) -> list[Document]:
     print(f"{len(docs):,} documents, {sum(len(d.entities) for d in pred):,} entities predicted in {seconds:.1f} s "
           f"-> {args.output}")
     if any(d.entities for d in docs):
-        s = score(docs, pred).overall["strict"]
-        print(f"strict P {s.precision:.4f} R {s.recall:.4f} F1 {s.f1:.4f}")
+        print_scores(args.split if args.input is None else args.input.stem, score(docs, pred).to_json())
     return pred
 
 

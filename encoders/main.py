@@ -19,20 +19,11 @@ Writes to --output_dir: `model/` (the best model, LoRA merged in), `checkpoints/
 """
 from __future__ import annotations
 
-import json
-import os
-import random
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-# Idle OpenMP threads sleep instead of spinning (set before torch loads). On shared or busy CPUs spinning
-# threads steal each other's time: inference ran 1.4x and training steps up to 4x faster with it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 import torch.nn.functional as F
@@ -43,49 +34,33 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from data import registry
 from data.bio import DISCONTINUOUS_POLICIES, OVERLAP_POLICIES, describe_changes
-from data.corpus import Document, HelpFormatter, exit_on_format_error, read_jsonl, write_jsonl
-from data.models import resolve
+from data.corpus import Document, HelpFormatter, exit_on_format_error, write_jsonl
+from data.llm.models import resolve
 from encoders import tagging
+from eval.runs import epochs_summary, last_checkpoint, plot_training, print_scores, steps_if_finished, write_metrics
 from eval.semeval import score
 
-SPLITS = ("train", "dev", "test")
-HELD_OUT_DEV = 0.1  # share of the training documents held out for validation when a corpus has no dev split
-
-
 @dataclass
-class Args:
+class ScriptArguments:
     dataset_name: str = field(metadata={"help": f"a registry name ({', '.join(registry.DATASETS)}), or the name "
                                                 "to report for --datasets_path"})
-    output_dir: Path = field(metadata={"help": "model, checkpoints, metrics.json, predictions and plot go here"})
     model_name: str = field(default="minilm", metadata={"help": "hub id or local path; 'minilm' and 'smollm2' are "
                                                                 "the bundled offline checkpoints"})
     datasets_path: Path | None = field(default=None, metadata={"help": "folder with train/dev/test.jsonl in the "
                                                                        "corpus format, instead of the registry"})
-    num_train_epochs: float = 20
-    learning_rate: float = 2e-5
-    batch_size: int = field(default=8, metadata={"help": "per device"})
-    gradient_accumulation_steps: int = 1
-    eval_batch_size: int = 32
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
     group_by_length: bool = field(default=True, metadata={
         "help": "batches of similar length (less padding), in shuffled order; False: random batches (on "
                 "450 NCBI-disease sentences, 3 epochs, MiniLM: 1.3 test F1 points better over seeds 42 and 43)"})
-    seed: int = 42
     patience: int = field(default=3, metadata={"help": "epochs without a better validation strict F1 before stopping"})
     max_length: int = field(default=512, metadata={"help": "sub-words per model input, special tokens included; "
                                                            "longer sentences are cut into overlapping windows"})
     stride: int | None = field(default=None, metadata={"help": "sub-words between window starts (default: half)"})
-    save_steps: int = field(default=500, metadata={"help": "a checkpoint every this many optimizer steps"})
-    save_total_limit: int = 2
-    logging_steps: int = 50
     resume: bool = field(default=False, metadata={"help": "continue from the last complete checkpoint in output_dir"})
     lora: bool = field(default=False, metadata={"help": "train LoRA adapters (peft) and the classifier head only"})
     lora_r: int = 12
     lora_alpha: int = 32
     lora_dropout: float = 0.1
     lora_target_modules: str = field(default="all-linear", metadata={"help": "comma-separated module names"})
-    bf16: bool = field(default=False, metadata={"help": "bfloat16 mixed precision (GPUs, recent CPUs)"})
     max_train_docs: int | None = field(default=None, metadata={"help": "use only the first N training documents"})
     max_eval_docs: int | None = field(default=None, metadata={"help": "use only the first N dev and test documents"})
     overlap_policy: str = field(default="longest_first", metadata={"choices": OVERLAP_POLICIES})
@@ -95,25 +70,45 @@ class Args:
                                               "each word's arg-max, read by data/bio.from_bio's modes"})
 
 
-def load_splits(args: Args) -> tuple[dict[str, list[Document]], tuple[str, ...]]:
-    """train/dev/test documents and the entity types, from the registry or a folder of JSONL files."""
-    if args.datasets_path:
-        docs = {s: read_jsonl(args.datasets_path / f"{s}.jsonl") for s in SPLITS}
-        types = tuple(sorted({e.type for d in docs["train"] for e in d.entities}))
-    else:
-        ds = registry.get(args.dataset_name)
-        docs = {s: registry.load(args.dataset_name, s) for s in SPLITS if s in ds.splits}
-        types = ds.types
-        if "dev" not in docs:
-            train = docs["train"][:]
-            random.Random(args.seed).shuffle(train)
-            n = max(1, int(HELD_OUT_DEV * len(train)))
-            docs["dev"], docs["train"] = train[:n], train[n:]
-            print(f"{args.dataset_name} has no dev split: {n} training documents held out for validation")
-    docs["train"] = docs["train"][:args.max_train_docs]
-    for split in ("dev", "test"):
-        docs[split] = docs[split][:args.max_eval_docs]
-    return docs, types
+@dataclass
+class EncoderTrainingArguments(TrainingArguments):
+    """transformers' TrainingArguments with this script's defaults (an evaluation and a checkpoint per epoch,
+    the best epoch by validation strict F1 kept) and the seeds' names (--batch_size, --eval_batch_size,
+    --warmup_ratio)."""
+
+    output_dir: str = field(default=None, metadata={"help": "model, checkpoints, metrics.json, predictions and "
+                                                            "plot go here (required)"})
+    num_train_epochs: float = 20
+    learning_rate: float = 2e-5
+    per_device_train_batch_size: int = field(default=8, metadata={"aliases": ["--batch_size"]})
+    per_device_eval_batch_size: int = field(default=32, metadata={"aliases": ["--eval_batch_size"]})
+    warmup_steps: float = field(default=0.1, metadata={
+        "aliases": ["--warmup_ratio"], "help": "warm-up steps, or below 1 a share of all steps"})
+    weight_decay: float = 0.01
+    eval_strategy: str = "epoch"
+    save_strategy: str = "epoch"
+    save_steps: float = field(default=500, metadata={
+        "help": "also a checkpoint every this many optimizer steps (SaveEverySteps), besides each epoch's"})
+    load_best_model_at_end: bool = True
+    metric_for_best_model: str = "strict_f1"
+    greater_is_better: bool = True
+    save_total_limit: int = 2
+    restore_callback_states_from_checkpoint: bool = True
+    logging_steps: float = 50
+    optim: str = "adamw_torch_fused"
+    use_cpu: bool | None = field(default=None, metadata={"help": "default: when there is no accelerator (CPU "
+                                                                 "ranks then talk over gloo)"})
+    dataloader_pin_memory: bool | None = field(default=None, metadata={"help": "default: with an accelerator"})
+    report_to: str = "none"
+    ddp_find_unused_parameters: bool = False
+
+    def __post_init__(self):
+        if self.output_dir is None:
+            raise ValueError("--output_dir is required")
+        accelerated = torch.accelerator.is_available()
+        self.use_cpu = not accelerated if self.use_cpu is None else self.use_cpu
+        self.dataloader_pin_memory = accelerated if self.dataloader_pin_memory is None else self.dataloader_pin_memory
+        super().__post_init__()
 
 
 def token_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | None = None) -> torch.Tensor:
@@ -222,32 +217,7 @@ class SpanMetrics(TrainerCallback):
         return self.by_step.get(int(checkpoint.rsplit("-", 1)[1])) if checkpoint else None
 
 
-def complete(checkpoint: Path) -> bool:
-    """Whether a save finished: its trainer state, the last file written, reads back."""
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text())
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-def last_checkpoint(folder: Path) -> str | None:
-    """The newest complete checkpoint (a run killed while saving leaves an incomplete one behind)."""
-    done = [p for p in folder.glob("checkpoint-*") if complete(p)]
-    return str(max(done, key=lambda p: int(p.name.rsplit("-", 1)[1]))) if done else None
-
-
-def steps_if_finished(checkpoint: str | None) -> int | None:
-    """The step a checkpoint's run had stopped at (early stopping or its last epoch), or None if it was
-    still running. Resuming a stopped run must not train on: Trainer would start the next epoch."""
-    if checkpoint is None:
-        return None
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-    control = state.get("stateful_callbacks", {}).get("TrainerControl", {}).get("args", {})
-    return state["global_step"] if control.get("should_training_stop") else None
-
-
-def build_model(args: Args, labels: list[str]):
+def build_model(args: ScriptArguments, labels: list[str]):
     path = resolve(args.model_name)
     tokenizer = AutoTokenizer.from_pretrained(path)
     tagging.pad_token_id(tokenizer)
@@ -266,52 +236,8 @@ def build_model(args: Args, labels: list[str]):
     return model, tokenizer
 
 
-def training_arguments(args: Args, max_steps: int | None = None) -> TrainingArguments:
-    return TrainingArguments(
-        output_dir=str(args.output_dir / "checkpoints"), num_train_epochs=args.num_train_epochs,
-        max_steps=max_steps or -1,
-        learning_rate=args.learning_rate, per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.eval_batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
-        warmup_steps=args.warmup_ratio, weight_decay=args.weight_decay, lr_scheduler_type="linear",
-        eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
-        metric_for_best_model="strict_f1", greater_is_better=True, save_total_limit=args.save_total_limit,
-        restore_callback_states_from_checkpoint=True, logging_steps=args.logging_steps, seed=args.seed,
-        bf16=args.bf16, optim="adamw_torch_fused", use_cpu=not torch.accelerator.is_available(),  # CPU ranks: gloo
-        dataloader_pin_memory=torch.accelerator.is_available(),
-        report_to="none", ddp_find_unused_parameters=False)
-
-
-def epochs_summary(log_history: list[dict]) -> tuple[int, int]:
-    """(epochs evaluated, the epoch with the best validation strict F1; the earliest on ties)."""
-    evals = [h for h in log_history if "eval_strict_f1" in h]
-    best = max(evals, key=lambda h: (h["eval_strict_f1"], -h["epoch"]))
-    return len(evals), round(best["epoch"])
-
-
-def plot_training(log_history: list[dict], path: Path, title: str) -> None:
-    """Training loss and validation strict F1 against the epoch, side by side."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    losses = [(h["epoch"], h["loss"]) for h in log_history if "loss" in h]
-    f1s = [(h["epoch"], h["eval_strict_f1"]) for h in log_history if "eval_strict_f1" in h]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
-    left.plot(*zip(*losses), marker=".")
-    left.set(xlabel="epoch", ylabel="training loss", title="training loss")
-    right.plot(*zip(*f1s), marker="o", color="tab:green")
-    right.set(xlabel="epoch", ylabel="strict F1", title="validation strict F1 (SemEval)", ylim=(0, 1))
-    left.set_xlim(left=0)
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def make_trainer(args: Args, model, tokenizer, docs: dict[str, list[Document]], labels: list[str],
-                 resume_from: str | None) -> NerTrainer:
+def make_trainer(args: ScriptArguments, training: EncoderTrainingArguments, model, tokenizer,
+                 docs: dict[str, list[Document]], labels: list[str]) -> NerTrainer:
     """Features for training (labels from the gold spans, flattened by data/bio's policies) and for
     validation (segmented without the gold spans, as for prediction), and the Trainer over them."""
     label2id = {l: i for i, l in enumerate(labels)}
@@ -328,48 +254,49 @@ def make_trainer(args: Args, model, tokenizer, docs: dict[str, list[Document]], 
     print(f"train labels: {describe_changes(changes)}")
     span_metrics = SpanMetrics(dev, docs["dev"], model.config.id2label, args.decode_mode)
     return NerTrainer(
-        model=model, args=training_arguments(args, steps_if_finished(resume_from)),
+        model=model, args=training,
         train_dataset=train.training_examples(), eval_dataset=dev.training_examples(), processing_class=tokenizer,
         data_collator=DataCollatorForTokenClassification(tokenizer), compute_loss_func=token_loss,
         compute_metrics=span_metrics,
         preprocess_logits_for_metrics=lambda logits, _: tagging.label_scores(logits),
-        callbacks=[EarlyStoppingCallback(args.patience), SaveEverySteps(args.save_steps), span_metrics],
+        callbacks=[EarlyStoppingCallback(args.patience), SaveEverySteps(int(training.save_steps)), span_metrics],
         group_by_length=args.group_by_length)
 
 
-def write_results(args: Args, model, tokenizer, docs: dict[str, list[Document]], log_history: list[dict],
-                  train_seconds: float, scored_dev: list[Document] | None = None) -> dict:
+def write_results(args: ScriptArguments, out: Path, model, tokenizer, docs: dict[str, list[Document]],
+                  log_history: list[dict], train_seconds: float, scored_dev: list[Document] | None = None) -> dict:
     """The best model, dev/test predictions and their scores, metrics.json and the training plot.
     `scored_dev`: the best epoch's dev documents as validation decoded them (else dev is predicted)."""
-    model.save_pretrained(args.output_dir / "model")
-    tokenizer.save_pretrained(args.output_dir / "model")
+    model.save_pretrained(out / "model")
+    tokenizer.save_pretrained(out / "model")
     epochs_run, best_epoch = epochs_summary(log_history)
     metrics = {"method": "encoder", "model": args.model_name, "dataset": args.dataset_name, "lora": args.lora,
                "epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(train_seconds, 1)}
     for split in ("dev", "test"):
         pred = scored_dev if split == "dev" and scored_dev is not None else tagging.predict(
             model, tokenizer, docs[split], args.max_length, args.stride, mode=args.decode_mode)
-        write_jsonl(pred, args.output_dir / f"{split}.predictions.jsonl", with_text=False)
+        write_jsonl(pred, out / f"{split}.predictions.jsonl", with_text=False)
         metrics[split] = score(docs[split], pred).to_json()
-        s = metrics[split]["strict"]
-        print(f"  {split}: strict P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f}")
-    (args.output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    plot_training(log_history, args.output_dir / "training.png",
+        print_scores(split, metrics[split])
+    write_metrics(out, metrics)
+    plot_training(log_history, out / "training.png",
                   f"{args.model_name} on {args.dataset_name} (best epoch {best_epoch} of {epochs_run})")
     return metrics
 
 
-def main(args: Args) -> dict | None:
-    checkpoints = args.output_dir / "checkpoints"
-    if last_checkpoint(checkpoints) and not args.resume:
-        raise SystemExit(f"error: {checkpoints} holds checkpoints: pass --resume True to continue that run, "
+def main(args: ScriptArguments, training: EncoderTrainingArguments) -> dict | None:
+    out = Path(training.output_dir)
+    if last_checkpoint(out) and not args.resume:
+        raise SystemExit(f"error: {out} holds checkpoints: pass --resume True to continue that run, "
                          "or remove them to start over")
-    resume_from = last_checkpoint(checkpoints) if args.resume else None
-    set_seed(args.seed)
-    docs, types = load_splits(args)
+    resume_from = last_checkpoint(out) if args.resume else None
+    training.max_steps = steps_if_finished(resume_from) or training.max_steps
+    set_seed(training.seed)
+    docs, types = registry.load_splits(args.dataset_name, args.datasets_path, training.seed, args.max_train_docs,
+                                       args.max_eval_docs)
     labels = tagging.label_names(types)
     model, tokenizer = build_model(args, labels)
-    trainer = make_trainer(args, model, tokenizer, docs, labels, resume_from)
+    trainer = make_trainer(args, training, model, tokenizer, docs, labels)
     if resume_from:
         print(f"resuming from {resume_from}")
     started = time.time()
@@ -380,14 +307,15 @@ def main(args: Args) -> dict | None:
         return None
     best = trainer.model.merge_and_unload() if args.lora else trainer.model
     scored_dev = trainer.compute_metrics.predictions_at(trainer.state.best_model_checkpoint)
-    return write_results(args, best, tokenizer, docs, trainer.state.log_history, train_seconds, scored_dev)
+    return write_results(args, out, best, tokenizer, docs, trainer.state.log_history, train_seconds, scored_dev)
 
 
-def parse_args(argv: list[str] | None = None) -> Args:
-    parser = HfArgumentParser(Args, description=__doc__, formatter_class=HelpFormatter)
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
-    return args
+def parse_args(argv: list[str] | None = None) -> tuple[ScriptArguments, EncoderTrainingArguments]:
+    """(ScriptArguments, TrainingArguments): every Trainer option is a flag."""
+    parser = HfArgumentParser((ScriptArguments, EncoderTrainingArguments), description=__doc__,
+                              formatter_class=HelpFormatter)
+    return tuple(parser.parse_args_into_dataclasses(args=argv))
 
 
 if __name__ == "__main__":
-    exit_on_format_error(lambda: main(parse_args()))
+    exit_on_format_error(lambda: main(*parse_args()))

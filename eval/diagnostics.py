@@ -3,12 +3,12 @@
 Scores (eval/semeval.py) say how right the entities are; these say how the raw text behaved, which is
 where generating methods fail in their own ways (unparseable answers, invented mentions, wrong offsets).
 Seed 1 reported four of them for its JSON answers; here they are defined for every format of
-data/formats.py, per mention and micro-averaged over all documents:
+data/llm/formats, per mention and micro-averaged over all documents:
 
   parse_rate          share of documents whose output is well formed in its format (ParseResult.well_formed;
                       for JSON: a complete JSON array was found)
   hallucination_rate  share of predicted mentions whose text is not in the input, even ignoring case and
-                      whitespace (data/align.py "hallucinated"); the mentions are the items the model wrote,
+                      whitespace (data/llm/align.py "hallucinated"); the mentions are the items the model wrote,
                       whatever their type
   normalised_rate     share of predicted mentions found only that way (case or whitespace differ)
   boundary_accuracy   among located predictions whose (text, type) equals some gold (text, type) of the
@@ -34,7 +34,7 @@ from dataclasses import dataclass, fields
 from typing import Mapping, Sequence
 
 from data.corpus import Document, Entity
-from data.formats import OutputFormat, ParseResult, get_format
+from data.llm.formats import OutputFormat, ParseResult, get_format
 
 
 @dataclass

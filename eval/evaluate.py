@@ -16,8 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data.corpus import Document, FormatError, read_jsonl
 from eval.semeval import SCHEMAS, Counts, Result, score

@@ -5,24 +5,19 @@ scores and seed 1's diagnostics.
     python generative/inference.py --model_dir results/generative/ncbi_disease/model --split test \
         --output_dir results/generative/ncbi_disease/inference
 
-This is decoders/inference.py: the format, level, types and answer budget come from the model folder's
-generation.json (json, document level for generative/main.py); every option of it is accepted (below).
+This is decoders/inference.py, run as a program (method folders never import each other): the format,
+level, types and answer budget come from the model folder's generation.json (json, document level for
+generative/main.py); every option of decoders/inference.py is accepted, and --help lists them.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from data.corpus import exit_on_format_error
-from decoders import inference
-
-
-def parse_args(argv: list[str] | None = None):
-    return inference.parse_args(argv, doc=__doc__)
-
+DECODERS_INFERENCE = Path(__file__).resolve().parent.parent / "decoders" / "inference.py"
 
 if __name__ == "__main__":
-    exit_on_format_error(lambda: inference.main(parse_args()))
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__, flush=True)
+    os.execv(sys.executable, [sys.executable, str(DECODERS_INFERENCE), *sys.argv[1:]])

@@ -6,11 +6,11 @@ numbers that size windows, context lengths and answer budgets (max_new_tokens) o
         --level document --json lengths.json --plot lengths.png
 
 For every dataset and split: documents and units (sentences, or with --level document the windows of
-data/instructions.py) in characters, words (data.text.tokenize: the words of the bio format) and, with
+data/llm/units.py) in characters, words (data.text.tokenize: the words of the bio format) and, with
 --tokenizer, model tokens; entities in words and characters; and the gold answer of every unit in every
-output format of data/formats.py (--formats), in characters and, with --tokenizer, tokens (what
-data.generation.answer_budget sizes max_new_tokens from). Units are split where the gold allows
-(data/instructions.py), as for training targets.
+output format of data/llm/formats (--formats), in characters and, with --tokenizer, tokens (what
+data.llm.units.BudgetRule sizes max_new_tokens from). Units are split where the gold allows
+(data/llm/units.py), as for training targets.
 
 Prints a Markdown table of percentiles (n, mean, p50, p90, p95, p99, max) per measure; --json writes
 {dataset: {split: {measure: {...}}}}; --plot writes a PNG of histograms, one panel per measure (answers
@@ -24,16 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 from transformers import HfArgumentParser
 
 from data import registry
 from data.corpus import Document, HelpFormatter, exit_on_format_error
-from data.formats import FORMATS, get_format
-from data.instructions import LEVELS, records
+from data.llm.formats import FORMATS, get_format
+from data.llm.units import LEVELS, make_units
 from data.text import tokenize
 
 PERCENTILES = (50, 90, 95, 99)
@@ -64,15 +62,16 @@ def summary(values: Sequence[int]) -> dict:
             **{f"p{p}": round(float(np.percentile(arr, p)), 1) for p in PERCENTILES}, "max": int(arr.max())}
 
 
-def measure(docs: Sequence[Document], types: Sequence[str], args: Args, tokenizer) -> dict[str, list[int]]:
+def measure(docs: Sequence[Document], types: Sequence[str], args: Args, tokenizer,
+            nested: bool = False) -> dict[str, list[int]]:
     """Every length of one split, by measure name (module docstring)."""
     def tokens(texts: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
 
     lengths: dict[str, list[int]] = {}
-    answers = {name: list(records(docs, types, get_format(name), args.level, max_sentences=args.max_sentences))
-               for name in args.formats}
-    units = [r["input"] for r in answers[args.formats[0]]]  # the same units in every format
+    answers = {name: make_units(docs, types, get_format(name, nested=nested), args.level,
+                                max_sentences=args.max_sentences) for name in args.formats}
+    units = [u.input for u in answers[args.formats[0]]]  # the same units in every format
     for name, texts in (("document", [d.text for d in docs]), ("unit", units)):
         lengths[f"{name} characters"] = [len(t) for t in texts]
         lengths[f"{name} words"] = [len(tokenize(t)) for t in texts]
@@ -82,7 +81,7 @@ def measure(docs: Sequence[Document], types: Sequence[str], args: Args, tokenize
     lengths["entity words"] = [len(tokenize(s)) for s in surfaces]
     lengths["entity characters"] = [len(s) for s in surfaces]
     for name, recs in answers.items():
-        outputs = [r["output"] for r in recs]
+        outputs = [u.output for u in recs]
         lengths[f"answer characters ({name})"] = [len(a) for a in outputs]
         if tokenizer is not None:
             lengths[f"answer tokens ({name})"] = tokens(outputs)
@@ -137,7 +136,7 @@ def main(args: Args) -> dict:
     tokenizer = None
     if args.tokenizer:
         from transformers import AutoTokenizer
-        from data.models import resolve
+        from data.llm.models import resolve
         tokenizer = AutoTokenizer.from_pretrained(resolve(args.tokenizer))
     lengths: dict[tuple[str, str], dict[str, list[int]]] = {}
     stats: dict = {}
@@ -148,7 +147,7 @@ def main(args: Args) -> dict:
                 print(f"{name} has no split {split!r}: skipped", file=sys.stderr)
                 continue
             docs = registry.load(name, split)[:args.max_docs]
-            lengths[name, split] = measure(docs, ds.types, args, tokenizer)
+            lengths[name, split] = measure(docs, ds.types, args, tokenizer, registry.nested(name))
             stats.setdefault(name, {})[split] = {m: summary(v) for m, v in lengths[name, split].items()}
     print(markdown(stats))
     if args.json:

@@ -1,5 +1,5 @@
 """Shared test harness: the corpus mirror, a per-session data root, a loader that reads each split once, and a
-counter of the prompts data/generation.py decodes."""
+counter of the prompts data/llm/generation.py decodes."""
 from __future__ import annotations
 
 import os
@@ -25,8 +25,8 @@ def load_split(name: str, split: str):
 
 @pytest.fixture
 def decoded_rows(monkeypatch) -> list[int]:
-    """The number of prompts (rows) of every batch data.generation.greedy_decode is asked to complete."""
-    import data.generation as generation
+    """The number of prompts (rows) of every batch data.llm.generation.greedy_decode is asked to complete."""
+    import data.llm.generation as generation
 
     rows: list[int] = []
     original = generation.greedy_decode

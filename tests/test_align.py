@@ -1,6 +1,6 @@
 from hypothesis import given, strategies as st
 
-from data.align import Mention, normalise, place, whole_word
+from data.llm.align import Mention, normalise, place, whole_word
 
 
 def spans(text, *mentions, nested=False):

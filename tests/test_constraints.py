@@ -1,4 +1,4 @@
-"""Constrained decoding (data/constraints.py): every walk through a constraint parses, with no
+"""Constrained decoding (data/llm/constraints.py): every walk through a constraint parses, with no
 hallucinated mention and no invalid type, in every format and on a sentence of every dataset; the
 same holds for greedy generation by the untrained SmolLM2; the server grammars accept the same texts."""
 from __future__ import annotations
@@ -10,9 +10,10 @@ from functools import lru_cache
 import pytest
 
 from conftest import load_split, needs_mirror
-from data.constraints import ConstrainedLogits, build, candidates, grammar, server_options
+from data.llm.constraints import ConstrainedLogits, build, grammar, server_options
+from data.llm.formats.base import candidates
 from data.corpus import Entity
-from data.formats import FORMATS, get_format
+from data.llm.formats import FORMATS, get_format
 from data.registry import DATASETS
 from data.text import split_sentences, tokenize
 
@@ -24,7 +25,7 @@ WITH_TEXTS = [name for name in DATASETS if name != "raredis"]  # raredis ships a
 @lru_cache(maxsize=None)
 def tokenizer():
     from transformers import AutoTokenizer
-    from data.models import resolve
+    from data.llm.models import resolve
     return AutoTokenizer.from_pretrained(resolve("smollm2"), padding_side="left")
 
 
@@ -70,7 +71,7 @@ def _unescape(body: str) -> str:
 
 
 def parse_gbnf(text: str) -> dict:
-    """The subset of GBNF that data/constraints.py writes: literals, [a-b] classes, rules, ( ) | ? *."""
+    """The subset of GBNF that data/llm/constraints.py writes: literals, [a-b] classes, rules, ( ) | ? *."""
     rules = {}
     for line in text.split("\n"):
         name, sep, body = line.partition(" ::= ")
@@ -240,7 +241,7 @@ def test_constrained_generation_on_every_dataset():
     with each row's budget a few tokens above its shortest answer (so the closing path is used)."""
     import torch
     from transformers import AutoModelForCausalLM, LogitsProcessorList
-    from data.models import resolve
+    from data.llm.models import resolve
 
     tok = tokenizer()
     model = AutoModelForCausalLM.from_pretrained(resolve("smollm2")).eval()

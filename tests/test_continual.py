@@ -21,7 +21,7 @@ from conftest import ROOT, needs_mirror
 from continual import mix_data
 from continual.main import IGNORE_INDEX, Args, load_texts, pack, run, validation_windows
 from continual.texts import file_docs
-from data.models import resolve
+from data.llm.models import resolve
 
 PATTERN = "cat dog fish bird "  # four tokens that repeat: next token and token t+2 always differ
 

@@ -14,11 +14,10 @@ from collections import Counter
 
 import pytest
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in the scripts (must precede the first torch import)
 
 from conftest import ROOT, needs_mirror
 from data.corpus import Document, Entity, read_jsonl
-from data.formats import get_format
+from data.llm.formats import get_format
 from decoders import units
 
 # 2 one-sentence documents of NCBI-disease (MTL IOB) to train on (one step of 2 per epoch), 2 to validate and test on.
@@ -66,7 +65,7 @@ def test_unit_answers_land_at_their_offsets_in_the_document():
 
 
 def test_budgets_follow_the_longest_gold_answer_and_the_unit_length(tmp_path):
-    from data.generation import load_tokenizer
+    from data.llm.generation import load_tokenizer
 
     tokenizer = load_tokenizer("smollm2", False)
     fmt = get_format("bio")
@@ -105,7 +104,7 @@ def test_the_loss_covers_the_answer_and_its_eos_only(tmp_path):
 def build(main, args):
     docs, types = main.load_splits(args)
     fmt = get_format(args.output_format)
-    from data.generation import is_encoder_decoder, load_tokenizer
+    from data.llm.generation import is_encoder_decoder, load_tokenizer
 
     tokenizer = load_tokenizer(args.model_name, is_encoder_decoder(args.model_name))
     train = units.unit_records(docs["train"], types, fmt, args.level, args.max_sentences, True, Counter())
@@ -235,7 +234,7 @@ def test_the_vllm_backend_makes_the_calls_it_should(trained, tmp_path, monkeypat
     run_inference(*argv)
     calls = importlib.import_module("vllm").CALLS
     (_, init), (_, prompts, params, lora) = calls
-    from data.models import resolve
+    from data.llm.models import resolve
     assert init["model"] == resolve("smollm2") and init["enable_lora"] is True and init["max_lora_rank"] == 4
     assert lora.path == str(out / "model") and len(prompts) == 2 and prompts[0].endswith("### Answer:\n")
     assert all(p["temperature"] == 0.0 and p["max_tokens"] > 0 for p in params)
@@ -247,7 +246,7 @@ def test_the_vllm_backend_makes_the_calls_it_should(trained, tmp_path, monkeypat
 
 @needs_mirror
 def test_constrained_answers_always_parse(trained, tmp_path):
-    pytest.importorskip("data.constraints")
+    pytest.importorskip("data.llm.constraints")
     out, _ = trained
     result = run_inference("--model_dir", str(out / "model"), "--split", "test", "--output_dir", str(tmp_path),
                            "--max_eval_docs", "2", "--max_new_tokens", "12", "--constrained", "True")

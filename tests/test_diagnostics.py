@@ -3,7 +3,7 @@ import json
 import pytest
 
 from data.corpus import Document, Entity
-from data.formats import get_format
+from data.llm.formats import get_format
 from eval.diagnostics import diagnose, summarise
 
 TYPES = ("Chemical", "Disease")

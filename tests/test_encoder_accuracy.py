@@ -16,7 +16,7 @@ from conftest import ROOT, needs_mirror
 @pytest.fixture(scope="module")
 def tokenizer():
     from transformers import AutoTokenizer
-    from data.models import resolve
+    from data.llm.models import resolve
 
     return AutoTokenizer.from_pretrained(resolve("minilm"))
 

@@ -18,13 +18,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-# As in the scripts: idle OpenMP threads sleep rather than spin (must precede the first torch import).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from conftest import ROOT, load_split, needs_mirror
 from data.corpus import Document, Entity, read_jsonl, write_jsonl
-from data.models import minilm_path, resolve
+from data.llm.models import minilm_path, resolve
 from encoders import tagging
 from eval.semeval import score
 

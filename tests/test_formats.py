@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from conftest import load_split, needs_mirror
 from data.bio import from_bio, to_bio
 from data.corpus import Document, Entity
-from data.formats import FORMATS, get_format
+from data.llm.formats import FORMATS, get_format
 from data.registry import DATASETS
 from data.text import tokenize
 

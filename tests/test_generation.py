@@ -1,4 +1,4 @@
-"""data/generation.py: batched greedy generation equals one prompt at a time (transformers' generate()) and keeps
+"""data/llm/generation.py: batched greedy generation equals one prompt at a time (transformers' generate()) and keeps
 the input order, per-prompt budgets and constraints (rows leaving the batch as they stop), encoder-decoders,
 resumable outputs (a rerun generates only what is missing; a half-written last line is dropped, other bad lines
 are errors), answer budgets and chat prompts. SmolLM2 with budgets of a few tokens: the file runs in well under
@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import pytest
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in the scripts (must precede the first torch import)
 
 from data.corpus import FormatError
-from data.formats import get_format
-from data.generation import (PredictionStore, answer_budget, chat, generate, generate_stored, greedy_config,
+from data.llm.formats import get_format
+from data.llm.generation import (PredictionStore, generate, generate_stored, greedy_config,
                              load_generator, shared_prefix)
-from data.instructions import instruction, prompt
+from data.llm.prompts import chat, instruction, prompt
+from data.llm.units import answer_budget
 
 PROMPTS = [
     "### Instruction:\nFind every mention of Disease.\n\n### Text:\nAtaxia-telangiectasia (A-T) is a recessive "
@@ -137,9 +136,9 @@ def test_chat_wraps_a_user_turn_in_the_template_and_leaves_plain_tokenizers_alon
 
 
 def test_constrained_answers_parse_and_name_only_input_text(smollm2):
-    pytest.importorskip("data.constraints")
-    from data.constraints import build
-    from data.formats import get_format
+    pytest.importorskip("data.llm.constraints")
+    from data.llm.constraints import build
+    from data.llm.formats import get_format
 
     model, tokenizer = smollm2
     texts = ["Ataxia-telangiectasia is a recessive disorder.", "Mutations in BRCA1 cause breast cancer."]
@@ -154,10 +153,10 @@ def test_constrained_answers_parse_and_name_only_input_text(smollm2):
 
 def test_constrained_batches_equal_transformers_generate_with_the_logits_processor(smollm2):
     """Constrained answers close and stop at different steps: batched through greedy_decode, they are what
-    transformers' generate() with data.constraints.ConstrainedLogits gives one prompt at a time."""
+    transformers' generate() with data.llm.constraints.ConstrainedLogits gives one prompt at a time."""
     from transformers import LogitsProcessorList
 
-    from data.constraints import ConstrainedLogits, build
+    from data.llm.constraints import ConstrainedLogits, build
 
     model, tokenizer = smollm2
     texts = ["Cancer.", "Ataxia-telangiectasia is a recessive disorder.",

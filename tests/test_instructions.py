@@ -7,8 +7,14 @@ import pytest
 
 from conftest import ROOT, load_split, needs_mirror
 from data.corpus import Document, Entity
-from data.formats import FORMATS, get_format
-from data.instructions import instruction, records, unit_spans
+from data.llm.formats import FORMATS, get_format
+from data.llm.prompts import instruction
+from data.llm.units import make_units, unit_spans
+
+
+def records(*args, **kwargs) -> list[dict]:
+    """The units as the instruction records the CLI writes."""
+    return [u.to_json() for u in make_units(*args, **kwargs)]
 
 TYPES = ("Chemical", "Disease")
 TEXT = "Aspirin eased pain. Cancer was seen. Ibuprofen too. Nothing else. Last one here."
@@ -83,7 +89,7 @@ def test_every_record_output_parses_back_to_its_flattened_gold(name):
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "data/instructions.py", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "data/llm/instructions.py", *args], cwd=ROOT, capture_output=True,
                           text=True, check=True)
 
 

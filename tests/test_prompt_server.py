@@ -20,8 +20,8 @@ import openai
 import pytest
 
 from conftest import ROOT, needs_mirror
-from data.instructions import few_shot, prompt
-from data.models import SMOLLM2_GGUF
+from data.llm.prompts import few_shot, prompt
+from data.llm.models import SMOLLM2_GGUF
 from generative.prompt import ResponseCache, call_with_retries, complete_all, main, parse_args
 
 URL = "http://127.0.0.1:9/v1"  # never contacted: the fake clients answer

@@ -12,7 +12,7 @@ from conftest import ROOT, load_split, needs_mirror
 from data.corpus import read_jsonl
 
 SCRIPTS = ["data/download.py", "data/stats.py", "data/convert.py", "data/brat2iob.py", "eval/evaluate.py",
-           "eval/report.py", "dictionary/main.py", "data/instructions.py", "generative/prompt.py",
+           "eval/report.py", "dictionary/main.py", "data/llm/instructions.py", "generative/prompt.py",
            "generative/length_analysis.py", "bench/generation_speed.py"]
 
 
@@ -76,7 +76,7 @@ def test_bad_input_ends_a_script_with_a_one_line_error(tmp_path):
 
 
 def test_model_names_resolve_to_bundled_weights_and_pass_other_ids_through():
-    from data.models import minilm_path, resolve
+    from data.llm.models import minilm_path, resolve
 
     assert (minilm_path() / "config.json").exists()
     assert resolve("minilm") == str(minilm_path())

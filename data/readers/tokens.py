@@ -7,13 +7,12 @@ so a caller can report how much of a corpus was altered.
 """
 from __future__ import annotations
 
-import json
 from bisect import bisect_left
 from collections import Counter
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from data.corpus import Document, Entity, FormatError, Span
+from data.corpus import Document, Entity, FormatError, Span, iter_jsonl
 
 __all__ = ["read_iob", "jnlpba_train_minus_devel", "read_rudrec", "read_chemprot_pure"]
 
@@ -203,18 +202,6 @@ def jnlpba_train_minus_devel(train_docs: list[Document], devel_docs: list[Docume
 
 
 # --------------------------------------------------------------------------- JSON lines
-def _json_lines(path: Path):
-    """Yield (line number, parsed object) for each non-blank line; bare NaN is accepted (RuDReC has it)."""
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield line_no, json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FormatError(path, line_no, f"invalid JSON: {err}") from None
-
-
 def read_rudrec(path: str | Path, *, changes: Counter | None = None) -> list[Document]:
     """Read RuDReC: one sentence per JSON line, entity offsets relative to the sentence.
 
@@ -226,7 +213,7 @@ def read_rudrec(path: str | Path, *, changes: Counter | None = None) -> list[Doc
     """
     path = Path(path)
     by_file: dict[str, list[tuple[int, str, list, int]]] = {}
-    for line_no, obj in _json_lines(path):
+    for line_no, obj in iter_jsonl(path):
         try:
             name, text, sid, ents = obj["file_name"], obj["text"], obj["sentence_id"], obj["entities"]
         except (KeyError, TypeError):
@@ -294,7 +281,7 @@ def read_chemprot_pure(path: str | Path) -> list[Document]:
     Relations are not read: this is an NER reader."""
     path = Path(path)
     docs, seen = [], set()
-    for line_no, obj in _json_lines(path):
+    for line_no, obj in iter_jsonl(path):
         try:
             doc_id, sentences, ner = str(obj["doc_key"]), obj["sentences"], obj["ner"]
         except (KeyError, TypeError):

@@ -6,7 +6,7 @@ named three times became three predictions of the first occurrence. Here the n-t
 the model writes (under one type) takes the n-th occurrence of it in the text (in the order of preference
 below: for plain repeated mentions, simply the n-th in the text), and a mention that is not
 in the text is reported as hallucinated instead of receiving invented offsets. Every string format in
-data/formats.py places its mentions with `place`.
+data/llm/formats places its mentions with `place`.
 
 Candidate occurrences of a mention, best first:
   1. "exact" before "normalised": the mention verbatim, before the fallback that ignores case and all

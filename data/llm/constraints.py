@@ -2,10 +2,10 @@
 
 The seeds lose 10-27 % of their outputs to unparseable JSON and 11-15 % of their mentions to
 hallucination. With a constraint, every generating script's output is, in every format of
-data/formats.py:
+data/llm/formats/:
   1. well formed (`parse(...).well_formed` is True);
   2. made of mentions that are contiguous word n-grams of the input (data.text.tokenize words, at most
-     `max_words` of them), written exactly as the format's serialiser writes them, so data/align.py
+     `max_words` of them), written exactly as the format's serialiser writes them, so data/llm/align.py
      always places them (never "hallucinated");
   3. typed only with the allowed types, in the format's type order;
   4. complete within `max_new_tokens`: when the budget left is just enough to close the answer, only
@@ -15,9 +15,10 @@ Per format: bio copies every input word and lets the model choose only its tag (
 B-T / I-T of the same type: strict BIO, as gold answers are); json forces "start" and "end" to an
 occurrence of the chosen text (so stated offsets are always right) and writes the keys in the
 serialiser's order; typed / typed_short list the types in order (typed: every type); list writes a
-list, or a dict of every type, of string literals.
+list, or a dict of every type, of string literals. Each format defines its language (`machine`,
+`grammar`) in its own module of data/llm/formats/; this module walks any of them over tokens.
 
-    from data.constraints import build, ConstrainedLogits
+    from data.llm.constraints import build, ConstrainedLogits
     constraints = [build("json", text, types, tokenizer, max_new_tokens=256) for text in texts]
     model.generate(**batch, max_new_tokens=256, logits_processor=LogitsProcessorList(
         [ConstrainedLogits(constraints, prompt_length=batch["input_ids"].shape[1])]))
@@ -49,17 +50,13 @@ text; and the server has no budget-aware closing (its max_tokens still cuts).
 """
 from __future__ import annotations
 
-import json
 from typing import Hashable, Protocol, Sequence
 
 import torch
 from transformers import LogitsProcessor
 
-from data.formats import OutputFormat, _quote, get_format
-from data.text import tokenize
-
-MAX_WORDS = 12  # longest mention candidate, in input words
-DONE = ("done",)  # the key of the complete answer
+from data.llm.formats import OutputFormat, get_format
+from data.llm.formats.base import DONE, MAX_WORDS, Alternative, Machine
 
 
 class Constraint(Protocol):
@@ -68,158 +65,6 @@ class Constraint(Protocol):
     def allowed(self, generated: Sequence[int]) -> Sequence[int] | None: ...
 
 
-# --------------------------------------------------------------------------- mention candidates
-def candidates(text: str, max_words: int = MAX_WORDS) -> dict[str, list[tuple[int, int]]]:
-    """Every contiguous n-gram of at most max_words words of the text -> its spans, in text order."""
-    words = tokenize(text)
-    out: dict[str, list[tuple[int, int]]] = {}
-    for i, (s, _) in enumerate(words):
-        for _, e in words[i:i + max_words]:
-            out.setdefault(text[s:e], []).append((s, e))
-    return out
-
-
-def _json_string(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)
-
-
-# --------------------------------------------------------------------------- the formats' automata
-Alternative = tuple[str | tuple[str, ...], Hashable]  # (text, or pieces tokenised apart; next key)
-
-
-class _Machine:
-    """A format's language: `alternatives(key)` are the texts that may come next in state `key` (the
-    next key after each), `closing(key)` the subset that leads toward the end without another item
-    (used for the shortest completion; it must never loop)."""
-
-    start: Hashable = "start"
-
-    def alternatives(self, key: Hashable) -> list[Alternative]:
-        raise NotImplementedError
-
-    def closing(self, key: Hashable) -> list[Alternative]:
-        return self.alternatives(key)
-
-
-class _Bio(_Machine):
-    """Line i: the i-th input word, a space and a tag; key ("word", i, type of the previous tag or
-    None)."""
-
-    def __init__(self, text: str, types: Sequence[str]):
-        self.words = [text[s:e] for s, e in tokenize(text)]
-        self.types = list(types)
-        self.start = ("word", 0, None)
-
-    def alternatives(self, key: Hashable) -> list[Alternative]:
-        _, i, prev = key
-        if i == len(self.words):
-            return [("", DONE)]
-        line = ("\n" if i else "") + self.words[i] + " "
-        out = [(line + "O", ("word", i + 1, None))]
-        for t in self.types:
-            out.append((f"{line}B-{t}", ("word", i + 1, t)))
-            if prev == t:
-                out.append((f"{line}I-{t}", ("word", i + 1, t)))
-        return out
-
-
-class _Json(_Machine):
-    """`[{"text": M, "type": T, "start": S, "end": E}, ...]` (json.dumps of the serialiser) with S, E an
-    occurrence of M. Keys: ("items", first?), ("type", M), ("offsets", M)."""
-
-    def __init__(self, text: str, types: Sequence[str], max_words: int):
-        self.spans = candidates(text, max_words)
-        self.types = list(types)
-        self.start = ("items", True)
-
-    def alternatives(self, key: Hashable) -> list[Alternative]:
-        if key[0] == "items":
-            lead = '[{"text": "' if key[1] else ', {"text": "'
-            return [*self.closing(key), *(((lead, _json_string(m)[1:-1], '", "type": "'), ("type", m))
-                                          for m in self.spans)]
-        return self.closing(key)
-
-    def closing(self, key: Hashable) -> list[Alternative]:
-        kind, arg = key
-        if kind == "items":
-            return [("[]" if arg else "]", DONE)]
-        if kind == "type":
-            return [(t + '", "start":', ("offsets", arg)) for t in self.types]
-        return [(f' {s}, "end": {e}}}', ("items", False)) for s, e in self.spans[arg]]
-
-
-class _Typed(_Machine):
-    """`TYPE: m, m` lines (data.formats quoting rule). Keys: ("items", i, first?) after "TYPE_i:";
-    the full form writes every type in order, the short form (key "start", ("first", i) after
-    "TYPE_i:") only types with a mention, in order."""
-
-    def __init__(self, text: str, types: Sequence[str], max_words: int, short: bool):
-        self.mentions = [_quote(m) for m in candidates(text, max_words)]
-        self.types, self.short = list(types), short
-
-    def alternatives(self, key: Hashable) -> list[Alternative]:
-        if key == "start":
-            return self.closing(key)
-        i, first = (key[1], True) if key[0] == "first" else key[1:]
-        return [*self.closing(key), *((self._item(m, first), ("items", i, False)) for m in self.mentions)]
-
-    @staticmethod
-    def _item(mention: str, first: bool) -> str | tuple[str, ...]:
-        """The space before a mention goes with it (" At|axia", as the pre-tokeniser cuts), never alone."""
-        return " " + mention if first else (",", " " + mention)
-
-    def closing(self, key: Hashable) -> list[Alternative]:
-        if key == "start":
-            if self.short:
-                return [("", DONE), *((t + ":", ("first", j)) for j, t in enumerate(self.types))]
-            return [(self.types[0] + ":", ("items", 0, True))]
-        if key[0] == "first":  # a short-form line has at least one mention
-            return [(self._item(m, True), ("items", key[1], False)) for m in self.mentions]
-        i = key[1]
-        if self.short:
-            return [("", DONE), *((f"\n{t}:", ("first", j)) for j, t in enumerate(self.types) if j > i)]
-        if i == len(self.types) - 1:
-            return [("", DONE)]
-        return [(f"\n{self.types[i + 1]}:", ("items", i + 1, True))]
-
-
-class _List(_Machine):
-    """A JSON-style list of string literals (one type), or a dict mapping every type in order to one
-    (several); keys ("items", i, first?), "first" meaning that type's "[" is not written yet."""
-
-    def __init__(self, text: str, types: Sequence[str], max_words: int):
-        self.mentions = [_json_string(m) for m in candidates(text, max_words)]
-        self.types = list(types)
-        self.start = ("items", 0, True)
-        self.open = ["["] if len(types) == 1 else [("{" if i == 0 else ", ") + _json_string(t) + ": ["
-                                                     for i, t in enumerate(types)]
-
-    def alternatives(self, key: Hashable) -> list[Alternative]:
-        _, i, first = key
-        # After a comma the space goes with the literal (' "At|axia"', as the pre-tokeniser cuts), never alone.
-        items = [((self.open[i], m) if first else (",", " " + m), ("items", i, False)) for m in self.mentions]
-        return [*self.closing(key), *items]
-
-    def closing(self, key: Hashable) -> list[Alternative]:
-        _, i, first = key
-        close = (self.open[i] if first else "") + "]"
-        if i < len(self.open) - 1:
-            return [(close, ("items", i + 1, True))]
-        return [(close + ("" if len(self.types) == 1 else "}"), DONE)]
-
-
-def _machine(fmt: str | OutputFormat, text: str, types: Sequence[str], max_words: int) -> _Machine:
-    name = fmt if isinstance(fmt, str) else fmt.name
-    get_format(name)  # unknown names fail here, with the list of known ones
-    if not types:
-        raise ValueError("a constraint needs at least one entity type")
-    if name == "bio":
-        return _Bio(text, types)
-    if name == "json":
-        return _Json(text, types, max_words)
-    if name in ("typed", "typed_short"):
-        return _Typed(text, types, max_words, short=name == "typed_short")
-    return _List(text, types, max_words)
 # --------------------------------------------------------------------------- the token automaton
 class _Node:
     """A token trie node: children by token id, the keys that begin where an alternative ends here, and
@@ -239,7 +84,7 @@ _FINISHED = ()  # the state after the end-of-sequence token
 class Automaton:
     """A format's machine over token ids (see the module docstring); one per prompt."""
 
-    def __init__(self, machine: _Machine, tokenizer, max_new_tokens: int, eos_token_id: int | None = None):
+    def __init__(self, machine: Machine, tokenizer, max_new_tokens: int, eos_token_id: int | None = None):
         self.machine, self.tokenizer, self.max_new_tokens = machine, tokenizer, max_new_tokens
         self.eos = tokenizer.eos_token_id if eos_token_id is None else eos_token_id
         if self.eos is None:
@@ -250,8 +95,9 @@ class Automaton:
         self._tries: dict[Hashable, _Node] = {}
         self.min_tokens = self.close(machine.start)
         if self.min_tokens > max_new_tokens:
-            raise ValueError(f"the shortest {type(machine).__name__[1:].lower()} answer for this text takes "
-                             f"{self.min_tokens} tokens, more than max_new_tokens={max_new_tokens}")
+            kind = type(machine).__name__.removesuffix("Machine").lower()
+            raise ValueError(f"the shortest {kind} answer for this text takes {self.min_tokens} tokens, more than "
+                             f"max_new_tokens={max_new_tokens}")
         self._gen: list[int] = []
         self._states: list[tuple[_Node, ...]] = [(self.trie(machine.start),)]
 
@@ -364,12 +210,12 @@ class Automaton:
 
 def build(fmt: str | OutputFormat, text: str, types: Sequence[str], tokenizer, max_new_tokens: int,
           max_words: int = MAX_WORDS, eos_token_id: int | None = None) -> Automaton:
-    """The constraint for one input text in one output format (every format of data/formats.py).
+    """The constraint for one input text in one output format (every format of data/llm/formats/).
 
     Raises ValueError when even the shortest answer (bio: all words tagged O) needs more than
     max_new_tokens tokens; `Automaton.min_tokens` tells how many it needs.
     """
-    return Automaton(_machine(fmt, text, types, max_words), tokenizer, max_new_tokens, eos_token_id)
+    return Automaton(_format(fmt, types).machine(text, types, max_words), tokenizer, max_new_tokens, eos_token_id)
 
 
 class ConstrainedLogits(LogitsProcessor):
@@ -409,89 +255,19 @@ def restrict(scores: torch.Tensor, constraints: Sequence[Constraint | None],
 
 
 # --------------------------------------------------------------------------- llama.cpp server
-def gbnf_literal(s: str) -> str:
-    """A GBNF string literal for s."""
-    out = []
-    for c in s:
-        if c in '"\\':
-            out.append("\\" + c)
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\r":
-            out.append("\\r")
-        elif c == "\t":
-            out.append("\\t")
-        elif ord(c) < 0x20:
-            out.append(f"\\x{ord(c):02X}")
-        else:
-            out.append(c)
-    return '"' + "".join(out) + '"'
-
-
-def _alternation(texts: Sequence[str]) -> str:
-    return " | ".join(map(gbnf_literal, texts)) if texts else '""'
-
-
 def grammar(fmt: str | OutputFormat, text: str, types: Sequence[str], max_words: int = MAX_WORDS) -> str:
     """A GBNF grammar (llama.cpp) of the format's constrained language, as build() accepts it (json:
     offsets are any integers here, not tied to the text)."""
-    name = fmt if isinstance(fmt, str) else fmt.name
-    machine = _machine(name, text, types, max_words)
-    lit = gbnf_literal
-    if isinstance(machine, _Bio):  # rule w<i>-<k>: words i.. given that the previous tag had type k (0: none)
-        n, rules = len(machine.words), []
-        if not n:
-            return 'root ::= ""'
-        index = {t: k + 1 for k, t in enumerate(machine.types)}
-        for i in range(n):
-            for prev in [None, *machine.types]:
-                alts = []
-                for line, (_, _, tag_type) in machine.alternatives(("word", i, prev)):
-                    rest = f" w{i + 1}-{index.get(tag_type, 0)}" if i + 1 < n else ""
-                    alts.append(lit(line) + rest)
-                rules.append(f"w{i}-{index.get(prev, 0)} ::= " + " | ".join(alts))
-        return "\n".join(["root ::= w0-0", *rules])
-    mentions = [_quote(m) if name.startswith("typed") else _json_string(m) for m in candidates(text, max_words)]
-    rules = [f"m ::= {_alternation(mentions)}"]
-    if name == "json":
-        rules += [f"t ::= {_alternation(types)}",
-                  'int ::= "0" | [1-9] [0-9]*',
-                  'item ::= "{\\"text\\": \\"" m "\\", \\"type\\": \\"" t "\\", \\"start\\": " int '
-                  '", \\"end\\": " int "}"',
-                  'root ::= "[]" | "[" item (", " item)* "]"']
-        rules[0] = f"m ::= {_alternation([_json_string(m)[1:-1] for m in candidates(text, max_words)])}"
-    elif name == "typed":
-        rules += ['items ::= (" " m (", " m)*)?',
-                  "root ::= " + ' "\\n" '.join(f"{lit(t + ':')} items" for t in types)]
-    elif name == "typed_short":
-        rules.append('items ::= " " m (", " m)*')
-        for i, t in enumerate(types):  # from<i>: the lines of types i.., at least one
-            line = f"{lit(t + ':')} items" + (f' ("\\n" from{i + 1})?' if i + 1 < len(types) else "")
-            rules.append(f"from{i} ::= {line}" + (f" | from{i + 1}" if i + 1 < len(types) else ""))
-        rules.append("root ::= from0?")
-    else:
-        rules.append('list ::= "[" (m (", " m)*)? "]"')
-        rules.append("root ::= list" if len(types) == 1 else
-                     'root ::= "{" ' + ' ", " '.join(f"{lit(_json_string(t) + ': ')} list" for t in types) + ' "}"')
-    return "\n".join(rules)
-
-
-def json_schema(text: str, types: Sequence[str], max_words: int = MAX_WORDS, max_items: int | None = None) -> dict:
-    """The JSON schema of the json format's answers for this text: mention texts are an enum of its
-    word n-grams, types an enum; at most max_items items (default: the number of words)."""
-    return {"type": "array", "maxItems": len(tokenize(text)) if max_items is None else max_items,
-            "items": {"type": "object", "additionalProperties": False,
-                      "required": ["text", "type", "start", "end"],
-                      "properties": {"text": {"type": "string", "enum": list(candidates(text, max_words))},
-                                     "type": {"type": "string", "enum": list(types)},
-                                     "start": {"type": "integer", "minimum": 0},
-                                     "end": {"type": "integer", "minimum": 0}}}}
+    return _format(fmt, types).grammar(text, types, max_words)
 
 
 def server_options(fmt: str | OutputFormat, text: str, types: Sequence[str], max_words: int = MAX_WORDS) -> dict:
     """Keyword arguments for openai `client.chat.completions.create(**kwargs)` against a llama.cpp server:
     a json_object response format with the schema for json, a GBNF grammar (extra_body) for the others."""
-    name = fmt if isinstance(fmt, str) else fmt.name
-    if name == "json":
-        return {"response_format": {"type": "json_object", "schema": json_schema(text, types, max_words)}}
-    return {"extra_body": {"grammar": grammar(name, text, types, max_words)}}
+    return _format(fmt, types).server_options(text, types, max_words)
+
+
+def _format(fmt: str | OutputFormat, types: Sequence[str]) -> OutputFormat:
+    if not types:
+        raise ValueError("a constraint needs at least one entity type")
+    return get_format(fmt) if isinstance(fmt, str) else fmt

@@ -1,16 +1,16 @@
 """Text generation for every method that writes its entities: decoders/, generative/, rag_icl/, dfpo/, bench/.
 
     model, tokenizer = load_generator("smollm2", adapter="results/decoders/.../model")
-    budget = answer_budget(tokenizer, gold_answers)
     store = PredictionStore(out / "test.outputs.jsonl")
-    outputs = generate_stored(model, tokenizer, store, ids, prompts, budget, batch_size=8)
+    outputs = generate_stored(model, tokenizer, store, ids, prompts, budgets, batch_size=8)
+    outputs = split.generate(model, tokenizer, batch_size=8, store=store)   # a data/llm/units.UnitSplit
 
 One small module, kept whole on purpose: how a model is loaded for generation, how prompts are batched,
 padded and decoded, and how outputs survive a killed run are the same questions for fine-tuned decoders,
 seq2seq models, few-shot prompting and retrieval-augmented prompting. If each method answered them on its
 own, their scores would differ for reasons that have nothing to do with the method (a missing EOS id, a
 right-padded causal batch, a different answer budget). What varies between methods (prompts, training,
-constraints) stays with them; data/constraints.py's per-prompt constraints plug in here.
+constraints) stays with them; data/llm/constraints.py's per-prompt constraints plug in here.
 
 Generation is greedy (do_sample=False) with the KV cache. Prompts are sorted by length and batched, so a
 batch holds prompts of similar length and little padding; causal LMs are padded on the left of each
@@ -30,34 +30,23 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from data.corpus import FormatError
-from data.models import resolve
-
-if TYPE_CHECKING:
-    from data.constraints import Constraint
+from data.llm.constraints import ConstrainedLogits, Constraint, restrict
+from data.llm.models import resolve
 
 
 def device() -> torch.device:
     return torch.accelerator.current_accelerator() if torch.accelerator.is_available() else torch.device("cpu")
-
-
-def quantization_config():
-    """QLoRA's 4-bit base weights (seed 0): NF4, double quantisation, bfloat16 compute (bitsandbytes)."""
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
 
 
 def is_encoder_decoder(name_or_path: str) -> bool:
@@ -78,65 +67,57 @@ def load_tokenizer(name_or_path: str, encoder_decoder: bool):
     return tokenizer
 
 
-def load_model(name_or_path: str, load_in_4bit: bool = False, dtype: torch.dtype | None = None):
-    """A causal LM or an encoder-decoder (the config decides), on the GPU if there is one; `load_in_4bit`
-    quantises the base weights with bitsandbytes (works on CPU too)."""
+def load_model(name_or_path: str, quantization_config=None, dtype: torch.dtype | None = None):
+    """A causal LM or an encoder-decoder (the config decides), on the GPU if there is one, in bfloat16 there
+    and float32 on a CPU unless `dtype` says otherwise; `quantization_config` (trl's
+    get_quantization_config: QLoRA's 4-bit base weights) quantises it with bitsandbytes (CPU too)."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     path = resolve(name_or_path)
     auto = AutoModelForSeq2SeqLM if is_encoder_decoder(path) else AutoModelForCausalLM
-    on_gpu = torch.accelerator.is_available()
-    dtype = dtype or (torch.bfloat16 if on_gpu else torch.float32)
-    if load_in_4bit:
-        return auto.from_pretrained(path, quantization_config=quantization_config(), dtype=dtype,
+    dtype = dtype or (torch.bfloat16 if torch.accelerator.is_available() else torch.float32)
+    if quantization_config is not None:
+        return auto.from_pretrained(path, quantization_config=quantization_config, dtype=dtype,
                                     device_map={"": device()})
     return auto.from_pretrained(path, dtype=dtype).to(device())
 
 
-def load_generator(model_name: str, adapter: str | None = None, load_in_4bit: bool = False):
-    """(model in eval mode, tokenizer) for generation: any hub id, local path or short name of data/models.py,
-    with a peft adapter folder on top if given (merged into the weights unless they are 4-bit). The
-    tokenizer is the adapter folder's when it has one (training saves it there)."""
+def load_generator(model_name: str, adapter: str | None = None, quantization_config=None):
+    """(model in eval mode, tokenizer) for generation: any hub id, local path or short name of
+    data/llm/models.py, with a peft adapter folder on top if given (merged into the weights unless they are
+    quantised). The tokenizer is the adapter folder's when it has one (training saves it there)."""
     encoder_decoder = is_encoder_decoder(model_name)
-    model = load_model(model_name, load_in_4bit)
+    model = load_model(model_name, quantization_config)
     tokenizer_from = model_name
     if adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter)
-        if not load_in_4bit:
+        if quantization_config is None:
             model = model.merge_and_unload()
         if (Path(adapter) / "tokenizer_config.json").exists():
             tokenizer_from = adapter
     return model.eval(), load_tokenizer(tokenizer_from, encoder_decoder)
 
 
-def chat(tokenizer, user_text: str) -> str:
-    """The user text as the tokenizer's chat template renders one user turn followed by the generation
-    prompt (for prompting instruct models zero- or few-shot); the text itself if it has no template.
-    Fine-tuned models are given data/instructions.prompt() as is: they were trained on it."""
-    if not getattr(tokenizer, "chat_template", None):
-        return user_text
-    return tokenizer.apply_chat_template([{"role": "user", "content": user_text}], tokenize=False,
-                                         add_generation_prompt=True)
-
-
-def answer_budget(tokenizer, answers: Iterable[str], slack: float = 1.2) -> int:
-    """max_new_tokens from the longest gold answer in tokens (EOS included), times `slack`: long enough
-    for any answer like the gold ones, short enough that a model that never stops does not run on."""
-    longest = max((len(tokenizer(a, add_special_tokens=False).input_ids) for a in answers), default=0)
-    return math.ceil(slack * (longest + 1))
+def answer_end_id(tokenizer) -> int:
+    """The id that ends an answer: what fine-tuning appends to each target and where a constraint closes.
+    The tokenizer's EOS, or [SEP] for BERT-style decoders, which have no EOS."""
+    end = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    if end is None:
+        raise ValueError(f"{type(tokenizer).__name__} has neither an EOS nor a [SEP] token to end answers with")
+    return end
 
 
 def eos_token_ids(model, tokenizer) -> list[int]:
-    """Every id that ends an answer: the generation config's (instruct models often list several) and the
-    tokenizer's EOS, which fine-tuning appends to each answer."""
+    """Every id that ends an answer: the generation config's (instruct models often list several) and
+    answer_end_id, which fine-tuning appends to each answer."""
     ids = model.generation_config.eos_token_id
     ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
         ids.append(tokenizer.eos_token_id)
-    if not ids and tokenizer.sep_token_id is not None:  # BERT-style decoders end with [SEP]
-        ids.append(tokenizer.sep_token_id)
+    if not ids:  # BERT-style decoders end with [SEP]
+        ids.append(answer_end_id(tokenizer))
     return ids
 
 
@@ -189,10 +170,6 @@ def seq2seq_generate(model, tokenizer, input_ids: torch.Tensor, attention_mask: 
                      constraints: Sequence[Constraint | None] | None = None) -> list[list[int]]:
     """An encoder-decoder's greedy completions (token ids) through transformers' generate(), each row
     stopping at its own budget; the decoder's start token is not part of the answer."""
-    from transformers import LogitsProcessorList
-
-    from data.constraints import ConstrainedLogits
-
     config = greedy_config(model, tokenizer, max(budgets))
     processors = None if constraints is None else LogitsProcessorList([ConstrainedLogits(constraints, 1)])
     generated = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
@@ -206,8 +183,6 @@ def greedy_decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
     ending at a stop id or its own budget and leaving the batch then (module docstring). `cache` (or None)
     holds the KV of the block's first columns already (the shared prefix). Same arithmetic as generate():
     float32 scores, positions counted along the attention mask, the constraints applied before the argmax."""
-    from data.constraints import restrict
-
     dev = input_ids.device
     answers: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
     live = list(range(input_ids.shape[0]))  # batch row -> prompt row
@@ -249,7 +224,7 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Seq
     copied into each batch, so only each prompt's own tokens are prefilled (2x faster for 16-token answers
     after a 170-token instruction, with identical outputs). `max_new_tokens` may differ per prompt: each row
     of a batch stops at its own. `constraints` (one per prompt, or None) restrict the next token
-    (data.constraints.restrict). `on_batch(positions, outputs)` is called after every batch with the
+    (data.llm.constraints.restrict). `on_batch(positions, outputs)` is called after every batch with the
     positions in `prompts` it finished (PredictionStore writes them to disk there)."""
     n = len(prompts)
     budgets = [max_new_tokens] * n if isinstance(max_new_tokens, int) else list(max_new_tokens)
@@ -303,13 +278,33 @@ class PredictionStore:
     """Raw outputs, one JSON object per line ({"id": unit id, "output": text, ...}), appended and flushed
     batch by batch, so a killed run loses at most the batch it was generating: a rerun reads the file and
     skips the ids it holds. A half-written last line (the kill came mid-write) is dropped with a warning
-    and cut from the file; any other unreadable line, or an id seen twice, is an error naming file:line."""
+    and cut from the file; any other unreadable line, or an id seen twice, is an error naming file:line.
 
-    def __init__(self, path: str | Path):
+    `settings` (what made the outputs: model, format, constraints, budgets, prompt...) are written beside
+    the file (NAME.settings.json); outputs are reused only under the same settings, otherwise opening the
+    store is a FormatError naming what differs, unless `overwrite` starts it afresh."""
+
+    def __init__(self, path: str | Path, settings: dict | None = None, overwrite: bool = False):
         self.path = Path(path)
+        self.settings = None if settings is None else json.loads(json.dumps(settings, default=str))
+        self.settings_path = self.path.with_suffix(".settings.json")
         self.records: dict[str, dict] = {}
+        if overwrite:
+            self.path.unlink(missing_ok=True)
+            self.settings_path.unlink(missing_ok=True)
         if self.path.exists():
             self._read()
+        if self.records and self.settings is not None:
+            self._check_settings()
+
+    def _check_settings(self) -> None:
+        stored = json.loads(self.settings_path.read_text()) if self.settings_path.exists() else {}
+        differ = sorted(k for k in {*stored, *self.settings} if stored.get(k) != self.settings.get(k))
+        if differ:
+            said = "; ".join(f"{k}: {stored.get(k, 'not recorded')!r} there, {self.settings.get(k)!r} now"
+                             for k in differ)
+            raise FormatError(self.path, None, f"holds {len(self.records):,} outputs made with other settings "
+                                               f"({said}): use another output folder, or --overwrite True")
 
     def _read(self) -> None:
         data = self.path.read_bytes()
@@ -351,6 +346,8 @@ class PredictionStore:
     def add(self, records: Sequence[dict]) -> None:
         """Append records (each with "id" and "output") and flush them to disk."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.records and self.settings is not None:
+            self.settings_path.write_text(json.dumps(self.settings, indent=2) + "\n", encoding="utf-8")
         with open(self.path, "a", encoding="utf-8") as fh:
             for record in records:
                 if record["id"] in self.records:

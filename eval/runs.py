@@ -1,0 +1,86 @@
+"""A run's output folder, the same for every script: metrics.json, the score line printed, the training
+plot, and the checkpoints a resumed run continues from.
+
+Shared because eval/report.py reads every method's metrics.json the same way, and a resumed training run
+(encoders/, decoders/) must find its last complete checkpoint and whether it had already stopped the same
+way whichever method wrote it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+# --------------------------------------------------------------------------- metrics and scores
+def write_metrics(folder: str | Path, metrics: dict, name: str = "metrics.json") -> Path:
+    """metrics.json ({"method", "model", "dataset", SPLIT: eval/semeval JSON, ...}; eval/report.py reads it)."""
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def score_line(scores: dict) -> str:
+    """"strict P 0.5000 R 0.2500 F1 0.3333" from eval/semeval JSON."""
+    s = scores["strict"]
+    return f"strict P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f}"
+
+
+def print_scores(label: str, scores: dict, *notes: str) -> None:
+    """One line per evaluated split: "  LABEL: strict P .. R .. F1 ..; NOTE; NOTE"."""
+    print("; ".join([f"  {label}: {score_line(scores)}", *notes]), flush=True)
+
+
+# --------------------------------------------------------------------------- training runs
+def complete(checkpoint: Path) -> bool:
+    """Whether a save finished: its trainer state, the last file written, reads back."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The newest complete checkpoint (a run killed while saving leaves an incomplete one behind)."""
+    done = [p for p in folder.glob("checkpoint-*") if complete(p)]
+    return str(max(done, key=lambda p: int(p.name.rsplit("-", 1)[1]))) if done else None
+
+
+def steps_if_finished(checkpoint: str | None) -> int | None:
+    """The step a checkpoint's run had stopped at (early stopping or its last epoch), or None if it was
+    still running. Resuming a stopped run must not train on: Trainer would start the next epoch."""
+    if checkpoint is None:
+        return None
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    control = state.get("stateful_callbacks", {}).get("TrainerControl", {}).get("args", {})
+    return state["global_step"] if control.get("should_training_stop") else None
+
+
+def epochs_summary(log_history: list[dict]) -> tuple[int, int]:
+    """(epochs evaluated, the epoch with the best validation strict F1; the earliest on ties)."""
+    evals = [h for h in log_history if "eval_strict_f1" in h]
+    best = max(evals, key=lambda h: (h["eval_strict_f1"], -h["epoch"]))
+    return len(evals), round(best["epoch"])
+
+
+def plot_training(log_history: list[dict], path: Path, title: str) -> None:
+    """Training loss and validation strict F1 against the epoch, side by side."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    losses = [(h["epoch"], h["loss"]) for h in log_history if "loss" in h]
+    f1s = [(h["epoch"], h["eval_strict_f1"]) for h in log_history if "eval_strict_f1" in h]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    left.plot(*zip(*losses), marker=".")
+    left.set(xlabel="epoch", ylabel="training loss", title="training loss")
+    right.plot(*zip(*f1s), marker="o", color="tab:green")
+    right.set(xlabel="epoch", ylabel="strict F1", title="validation strict F1 (SemEval)", ylim=(0, 1))
+    left.set_xlim(left=0)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
