@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from data.llm.models import resolve
 from data.registry import load
 from data.text import split_sentences
 from encoders import tagging
+from eval.runs import write_json
 
 DATASET = "bc5cdr"
 TYPES = ("Chemical", "Disease")
@@ -204,8 +204,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> None:
     out = run(args)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2))
+        write_json(args.json, out)
 
 
 if __name__ == "__main__":

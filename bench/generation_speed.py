@@ -22,7 +22,6 @@ often runs to its budget): this measures the machinery, not the model.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from data.llm.prompts import chat
 from data.llm.units import BudgetRule, UnitSplit, make_units
 from data.registry import get, load
 from eval.diagnostics import summarise
+from eval.runs import write_json
 
 MODEL = "smollm2"
 TARGET = 4.0
@@ -146,8 +146,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> None:
     out = run(args)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2))
+        write_json(args.json, out)
 
 
 if __name__ == "__main__":

@@ -33,15 +33,15 @@ from typing import Sequence
 
 
 import torch
-from transformers import (AutoModelForCausalLM, AutoTokenizer, HfArgumentParser, PreTrainedTokenizerBase, Trainer,
+from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, Trainer,
                           TrainerCallback, TrainingArguments, default_data_collator, set_seed)
 from transformers.trainer_utils import get_last_checkpoint
 
 from continual.texts import RawDoc, file_docs, normalise, registry_docs
 from data import registry
-from data.corpus import HelpFormatter, exit_on_format_error
+from data.corpus import exit_on_format_error, parse_dataclasses
 from data.llm.models import resolve
-from eval.runs import write_metrics
+from eval.runs import HardwareDefaults, write_metrics
 
 DEFAULT_DATASETS = ["ncbi_disease", "bc5cdr"]  # the default corpora of run_all.sh: English PubMed abstracts
 IGNORE_INDEX = -100  # label the loss skips
@@ -81,13 +81,11 @@ class ScriptArguments:
 
 
 @dataclass
-class PretrainingArguments(TrainingArguments):
+class PretrainingArguments(HardwareDefaults, TrainingArguments):
     """transformers' TrainingArguments with seed 1's defaults and the seed's names: --batch_size (windows per
     device and step, for evaluation too), --eval_steps 0 (validate only before and after), --save_steps 0
     (never checkpoint)."""
 
-    output_dir: str = field(default=None, metadata={"help": "final model, checkpoint-N folders, metrics.json, "
-                                                            "loss.png (required)"})
     learning_rate: float = field(default=2e-5, metadata={"help": "seed 1: 2e-5"})
     num_train_epochs: float = field(default=2.0, metadata={"help": "seed 1: 2"})
     per_device_train_batch_size: int = field(default=1, metadata={"aliases": ["--batch_size"],
@@ -100,19 +98,14 @@ class PretrainingArguments(TrainingArguments):
     logging_steps: float = 10
     logging_first_step: bool = True
     report_to: str = "none"
-    dataloader_pin_memory: bool | None = field(default=None, metadata={"help": "default: with an accelerator"})
 
     def __post_init__(self):
-        if self.output_dir is None:
-            raise ValueError("--output_dir is required")
         self.per_device_eval_batch_size = self.per_device_eval_batch_size or self.per_device_train_batch_size
         if self.eval_steps and self.eval_strategy == "no":
             self.eval_strategy = "steps"
         self.eval_steps = self.eval_steps or None
         if not self.save_steps:
             self.save_strategy, self.save_steps = "no", 1
-        if self.dataloader_pin_memory is None:
-            self.dataloader_pin_memory = torch.accelerator.is_available()
         super().__post_init__()
 
 # --------------------------------------------------------------------------- text
@@ -301,12 +294,10 @@ def run(args: ScriptArguments, training: PretrainingArguments, callbacks: Sequen
 
 def parse_args(argv: list[str] | None = None) -> tuple[ScriptArguments, PretrainingArguments]:
     """(ScriptArguments, TrainingArguments): every Trainer option is a flag."""
-    parser = HfArgumentParser((ScriptArguments, PretrainingArguments), description=__doc__,
-                              formatter_class=HelpFormatter)
     try:
-        return tuple(parser.parse_args_into_dataclasses(args=argv))
+        return parse_dataclasses((ScriptArguments, PretrainingArguments), __doc__, argv)
     except ValueError as err:  # __post_init__: inconsistent options
-        parser.error(str(err))
+        raise SystemExit(f"error: {err}") from None
 
 
 def main() -> None:

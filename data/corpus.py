@@ -32,6 +32,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Every script's --help: its module docstring as written, and every option's default."""
 
 
+def parse_dataclasses(types: tuple, doc: str, argv: list[str] | None = None, defaults: dict | None = None) -> tuple:
+    """A script's command line read into its dataclasses (its own, and the libraries' TrainingArguments,
+    SFTConfig, ModelConfig...) with transformers' HfArgumentParser: one instance per type, in order."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(types, description=doc, formatter_class=HelpFormatter)
+    parser.set_defaults(**(defaults or {}))
+    return tuple(parser.parse_args_into_dataclasses(args=argv))
+
+
 def exit_on_format_error(main: Callable[[], object]) -> None:
     """Run a script's main: bad input ends it with the one-line FormatError and status 2, not a traceback."""
     try:

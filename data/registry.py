@@ -1,21 +1,25 @@
 """Every corpus the project knows: its files per split, entity types, original source and checksums.
 
 Files are named by their path in a mirror laid out like `shared/datasets` (`ncbi_disease/...`).
-`data/manifest.tsv` holds the sha256 and size of every file; `data/download.py` fetches them into
-the data root (env NER_DATA, default `.cache/corpora`) from the original repositories or a mirror.
+`data/manifest.tsv` holds the sha256 and size of every file; `fetch` (data/download.py is its command
+line) brings them into the data root (env NER_DATA, default `.cache/corpora`) from the original
+repositories (data/sources.py) or a mirror.
 `load(name, split)` reads a split through the matching reader in data/readers.
 """
 from __future__ import annotations
 
 import os
 import random
+import shutil
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from data import readers, sources
 from data.corpus import Document, nests, read_jsonl
-from data import readers
+from data.sources import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = Path(__file__).with_name("manifest.tsv")
@@ -23,21 +27,6 @@ MANIFEST = Path(__file__).with_name("manifest.tsv")
 
 def data_root() -> Path:
     return Path(os.environ.get("NER_DATA", ROOT / ".cache" / "corpora"))
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the files under a mirror folder come from: a repository at a commit.
-
-    `path` is the folder in the repository; when `archive` is set the files are members of that
-    archive (a .zip or .tar.gz at `archive` in the repository), under `path` inside the archive.
-    """
-
-    mirror_prefix: str
-    repo: str
-    commit: str
-    path: str
-    archive: str | None = None
 
 
 @dataclass(frozen=True)
@@ -363,12 +352,47 @@ def load_splits(name: str, folder: Path | None = None, seed: int = 42, max_train
     return docs, types
 
 
+_verified: set[Path] = set()  # files whose checksum this process has already checked
+
+
+def fetch(name: str, mirror: str | Path | None = None, quiet: bool = True) -> list[Path]:
+    """Make every file of dataset `name` present and verified in the data root; return their paths."""
+    ds = get(name)
+    archives = sources.ArchiveCache()
+    out = []
+    for mirror_path in dataset_files(ds):
+        dest = local_path(mirror_path)
+        out.append(dest)
+        if dest in _verified and dest.exists():
+            continue
+        if dest.exists() and sources.sha256(dest) == manifest()[mirror_path][1]:
+            _verified.add(dest)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if mirror is not None:
+            src_file = Path(mirror) / mirror_path
+            if not src_file.exists():
+                raise FileNotFoundError(f"mirror {mirror} has no {mirror_path}")
+            shutil.copyfile(src_file, dest)
+        else:
+            src, rest = source_of(mirror_path)
+            if src.archive:
+                blob = archives.member(src, rest)
+            else:
+                blob = sources.download(sources.url(src.repo, src.commit, f"{src.path}/{rest}" if rest else src.path))
+            dest.write_bytes(blob)
+        sources.check(dest, mirror_path, manifest()[mirror_path][1])
+        _verified.add(dest)
+        if not quiet:
+            print(f"  {mirror_path}", file=sys.stderr)
+    return out
+
+
 def load(name: str, split: str) -> list[Document]:
     """Documents of one split, fetched on first use (from NER_MIRROR when set, else the sources)."""
     ds = get(name)
     if split not in ds.splits:
         raise KeyError(f"dataset {name!r} has no split {split!r}; it has {', '.join(ds.splits)}")
-    from data.download import fetch  # late: download imports this module
     fetch(name, mirror=os.environ.get("NER_MIRROR") or None)
     files = [local_path(p) for p in expand(ds.splits[split])]
     return ds.read(files)

@@ -21,6 +21,7 @@ trained modules (vLLM loads only LoRA weights: merge an adapter with modules_to_
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -28,11 +29,10 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from transformers import HfArgumentParser
 from trl import ModelConfig, get_quantization_config
 
 from data import registry
-from data.corpus import Document, HelpFormatter, exit_on_format_error, read_jsonl, write_jsonl
+from data.corpus import Document, exit_on_format_error, parse_dataclasses, read_jsonl, write_jsonl
 from data.llm.formats import get_format
 from data.llm.generation import PredictionStore, is_encoder_decoder, load_generator
 from data.llm.models import resolve
@@ -49,7 +49,8 @@ class Args:
     model_dir: Path = field(metadata={"help": "a model/ folder written by decoders/main.py (adapter, tokenizer, "
                                               "generation.json)"})
     output_dir: Path = field(metadata={"help": "outputs, predictions and metrics go here"})
-    dataset_name: str | None = field(default=None, metadata={"help": "registry dataset (default: the training one)"})
+    dataset_name: str | None = field(default=None, metadata={
+        "help": "registry dataset (default: the training one, or the split's file of its --datasets_path)"})
     split: str = "test"
     input: Path | None = field(default=None, metadata={"help": "a JSONL file of documents, not a registry split"})
     max_eval_docs: int | None = field(default=None, metadata={"help": "only the first N documents"})
@@ -73,14 +74,23 @@ def read_generation_info(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def sha256(model_dir: Path) -> str:
+    """The adapter weights' checksum: outputs of an adapter trained again into the same folder are not reused."""
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def load_documents(args: Args, info: dict, changes: Counter) -> tuple[str, list[Document]]:
     """(NAME, documents) of the split or input file, capped."""
+    folder = info["script"]["datasets_path"]  # trained on a folder of JSONL files, not a registry corpus
     if args.input:
-        docs = read_jsonl(args.input)
-        name = args.input.stem
+        docs, name = read_jsonl(args.input), args.input.stem
+    elif args.dataset_name is None and folder:
+        docs, name = read_jsonl(Path(folder) / f"{args.split}.jsonl"), args.split
     else:
-        docs = registry.load(args.dataset_name or info["dataset"], args.split)
-        name = args.split
+        docs, name = registry.load(args.dataset_name or info["dataset"], args.split), args.split
     return name, first_sentences(docs[:args.max_eval_docs], args.max_eval_sentences, changes)
 
 
@@ -123,7 +133,8 @@ def main(args: Args) -> dict:
     units = make_units(docs, types, fmt, info["level"], max_sentences=info["max_sentences"], respect_entities=False,
                        changes=changes)
     rule = BudgetRule(**info["budget_rule"])
-    settings = {"model_dir": str(args.model_dir.resolve()), "constrained": args.constrained,
+    settings = {"model_dir": str(args.model_dir.resolve()), "adapter_sha256": sha256(args.model_dir),
+                "constrained": args.constrained,
                 "max_new_tokens": args.max_new_tokens, "load_in_4bit": model_config.load_in_4bit,
                 "backend": args.backend, "max_eval_sentences": args.max_eval_sentences}
     store = PredictionStore(args.output_dir / f"{name}.outputs.jsonl", settings, args.overwrite)
@@ -159,11 +170,8 @@ def main(args: Args) -> dict:
     return result
 
 
-def parse_args(argv: list[str] | None = None, doc: str | None = None) -> Args:
-    """Arguments; generative/inference.py passes its own usage text."""
-    (args,) = HfArgumentParser(Args, description=doc or __doc__, formatter_class=HelpFormatter) \
-        .parse_args_into_dataclasses(args=argv)
-    return args
+def parse_args(argv: list[str] | None = None) -> Args:
+    return parse_dataclasses((Args,), __doc__, argv)[0]
 
 
 if __name__ == "__main__":

@@ -48,18 +48,17 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from peft import get_peft_model, prepare_model_for_kbit_training
-from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, HfArgumentParser, Trainer, set_seed
+from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from data import registry
-from data.corpus import Document, HelpFormatter, exit_on_format_error, nests, write_jsonl
+from data.corpus import Document, exit_on_format_error, nests, parse_dataclasses, write_jsonl
 from data.llm.formats import FORMATS, get_format
 from data.llm.generation import PredictionStore, answer_end_id, is_encoder_decoder, load_model, load_tokenizer
 from data.llm.units import LEVELS, BudgetRule, Unit, UnitSplit, make_units
 from data.text import first_sentences
 from eval.answers import score_answers
-from eval.runs import (epochs_summary, last_checkpoint, plot_training, print_scores, steps_if_finished,
-                       write_metrics)
+from eval.runs import HardwareDefaults, epochs_summary, plot_training, print_scores, resume_point, write_metrics
 
 EVAL_SPLITS = ("dev", "test")
 
@@ -91,13 +90,11 @@ class ScriptArguments:
 
 
 @dataclass
-class DecoderSFTConfig(SFTConfig):
+class DecoderSFTConfig(HardwareDefaults, SFTConfig):
     """trl's SFTConfig with this script's defaults: selection on validation strict F1 after every epoch,
     loss on the answer only, no packing, no cut (max_length None), fp32 and no activation checkpointing
-    unless asked (trl defaults to bf16 and checkpointing)."""
+    unless asked (trl defaults to bf16 and activation checkpointing)."""
 
-    output_dir: str = field(default=None, metadata={"help": "model, checkpoints, outputs, predictions and "
-                                                            "metrics.json go here (required)"})
     num_train_epochs: float = 3
     learning_rate: float = 2e-4
     per_device_train_batch_size: int = 4
@@ -117,22 +114,13 @@ class DecoderSFTConfig(SFTConfig):
     save_total_limit: int = 2
     restore_callback_states_from_checkpoint: bool = True
     bf16: bool = field(default=False, metadata={"help": "bfloat16 mixed precision (GPUs, recent CPUs)"})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "activation checkpointing"})
+    gradient_checkpointing: bool | None = field(default=None, metadata={
+        "help": "deprecated name of --activation_checkpointing (trl turns it on by default; this script does not)"})
     report_to: str = "none"
-    use_cpu: bool | None = field(default=None, metadata={"help": "default: when there is no accelerator"})
-    dataloader_pin_memory: bool | None = field(default=None, metadata={"help": "default: with an accelerator"})
     completion_only_loss: bool = True
     max_length: int | None = field(default=None, metadata={
         "help": "causal LMs: cut training sequences (prompt + answer) to this many tokens; the number cut is "
                 "reported (default: no cut)"})
-
-    def __post_init__(self):
-        if self.output_dir is None:
-            raise ValueError("--output_dir is required")
-        accelerated = torch.accelerator.is_available()
-        self.use_cpu = not accelerated if self.use_cpu is None else self.use_cpu
-        self.dataloader_pin_memory = accelerated if self.dataloader_pin_memory is None else self.dataloader_pin_memory
-        super().__post_init__()
 
 
 @dataclass
@@ -235,7 +223,7 @@ def build_trainer(script: ScriptArguments, config: DecoderSFTConfig, model_confi
     model = load_model(model_config.model_name_or_path, get_quantization_config(model_config),
                        getattr(torch, model_config.dtype) if model_config.dtype not in (None, "auto") else None)
     if model_config.load_in_4bit:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.activation_checkpointing)
     print(f"train: {len(train):,} units ({count_cut(train, tokenizer, config.max_length):,} longer than "
           f"--max_length, cut); model selection on {len(selection.docs):,} dev documents, "
           f"{len(selection.units):,} units")
@@ -291,11 +279,7 @@ def reuse_selection_answers(trainer, dev: UnitSplit, store: PredictionStore) -> 
 
 def main(script: ScriptArguments, config: DecoderSFTConfig, model_config: DecoderModelConfig) -> dict:
     out = Path(config.output_dir)
-    if last_checkpoint(out) and not script.resume:
-        raise SystemExit(f"error: {out} holds checkpoints: pass --resume True to continue that run, "
-                         "or remove them to start over")
-    resume_from = last_checkpoint(out) if script.resume else None
-    config.max_steps = steps_if_finished(resume_from) or config.max_steps
+    resume_from = resume_point(config, script.resume)
     settings = generation_settings(script, model_config)
     if resume_from is None:  # a new model: answers of an earlier one must not be reused
         for split in EVAL_SPLITS:
@@ -312,8 +296,6 @@ def main(script: ScriptArguments, config: DecoderSFTConfig, model_config: Decode
     rule = BudgetRule.from_training(tokenizer, train)
     selection = cut_split("validation", docs["dev"][:script.max_selection_docs], types, fmt, script, tokenizer, rule)
     trainer = build_trainer(script, config, model_config, tokenizer, train, selection)
-    if resume_from:
-        print(f"resuming from {resume_from}")
     started = time.time()
     trainer.train(resume_from_checkpoint=resume_from)  # ends with the best epoch's adapter loaded
     train_seconds = time.time() - started
@@ -367,13 +349,9 @@ def write_generation_info(folder: Path, info: dict) -> None:
     (folder / "generation.json").write_text(json.dumps(info, indent=2, default=str))
 
 
-def parse_args(argv: list[str] | None = None, defaults: dict | None = None,
-               doc: str | None = None) -> tuple[ScriptArguments, DecoderSFTConfig, DecoderModelConfig]:
-    """(ScriptArguments, SFTConfig, ModelConfig); generative/main.py passes its own defaults and usage text."""
-    parser = HfArgumentParser((ScriptArguments, DecoderSFTConfig, DecoderModelConfig), description=doc or __doc__,
-                              formatter_class=HelpFormatter)
-    parser.set_defaults(**(defaults or {}))
-    return tuple(parser.parse_args_into_dataclasses(args=argv))
+def parse_args(argv: list[str] | None = None) -> tuple[ScriptArguments, DecoderSFTConfig, DecoderModelConfig]:
+    """(ScriptArguments, SFTConfig, ModelConfig), as trl's own scripts parse them."""
+    return parse_dataclasses((ScriptArguments, DecoderSFTConfig, DecoderModelConfig), __doc__, argv)
 
 
 if __name__ == "__main__":

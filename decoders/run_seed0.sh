@@ -20,7 +20,7 @@ source ./setup_env.sh
 PROFILE="${PROFILE:-$(command -v nvidia-smi >/dev/null 2>&1 && echo paper || echo default)}"
 case "$PROFILE" in
   paper)   MODEL="${MODEL:-mistralai/Mistral-7B-Instruct-v0.3}"; EPOCHS="${EPOCHS:-20}"
-           HARDWARE=(--isQLoRA True --bf16 True --gradient_checkpointing True --optim paged_adamw_8bit
+           HARDWARE=(--isQLoRA True --bf16 True --activation_checkpointing True --optim paged_adamw_8bit
                      --gradient_accumulation_steps 4 --generation_batch_size 16)
            CAPS=() ;;
   default) MODEL="${MODEL:-smollm2}"; EPOCHS="${EPOCHS:-1}"

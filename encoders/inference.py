@@ -17,10 +17,10 @@ from pathlib import Path
 
 
 import torch
-from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgumentParser
+from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from data import registry
-from data.corpus import Document, HelpFormatter, exit_on_format_error, read_jsonl, write_jsonl
+from data.corpus import Document, exit_on_format_error, parse_dataclasses, read_jsonl, write_jsonl
 from data.llm.models import resolve
 from encoders import tagging
 from eval.runs import print_scores
@@ -76,9 +76,7 @@ def main(args: Args) -> list[Document]:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    (args,) = HfArgumentParser(Args, description=__doc__, formatter_class=HelpFormatter).parse_args_into_dataclasses(
-        args=argv)
-    return args
+    return parse_dataclasses((Args,), __doc__, argv)[0]
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ every --save_steps optimizer steps and at each epoch end; --resume True continue
 complete checkpoint exactly as if the run had not stopped (same batches, dropout and optimizer state).
 Validation and test predictions are decoded as the most probable valid BIO sequence (encoders/tagging).
 
-Writes to --output_dir: `model/` (the best model, LoRA merged in), `checkpoints/`, `metrics.json`
+Writes to --output_dir: `model/` (the best model, LoRA merged in), `checkpoint-N/`, `metrics.json`
 ({"method": "encoder", "model", "dataset", "epochs_run", "best_epoch", "dev", "test"}),
 `{dev,test}.predictions.jsonl` and `training.png` (training loss and validation strict F1 per epoch).
 """
@@ -28,16 +28,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                          EarlyStoppingCallback, HfArgumentParser, Trainer, TrainerCallback, TrainingArguments,
+                          EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments,
                           set_seed)
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from data import registry
 from data.bio import DISCONTINUOUS_POLICIES, OVERLAP_POLICIES, describe_changes
-from data.corpus import Document, HelpFormatter, exit_on_format_error, write_jsonl
+from data.corpus import Document, exit_on_format_error, parse_dataclasses, write_jsonl
 from data.llm.models import resolve
 from encoders import tagging
-from eval.runs import epochs_summary, last_checkpoint, plot_training, print_scores, steps_if_finished, write_metrics
+from eval.runs import HardwareDefaults, epochs_summary, plot_training, print_scores, resume_point, write_metrics
 from eval.semeval import score
 
 @dataclass
@@ -71,13 +71,11 @@ class ScriptArguments:
 
 
 @dataclass
-class EncoderTrainingArguments(TrainingArguments):
+class EncoderTrainingArguments(HardwareDefaults, TrainingArguments):
     """transformers' TrainingArguments with this script's defaults (an evaluation and a checkpoint per epoch,
     the best epoch by validation strict F1 kept) and the seeds' names (--batch_size, --eval_batch_size,
     --warmup_ratio)."""
 
-    output_dir: str = field(default=None, metadata={"help": "model, checkpoints, metrics.json, predictions and "
-                                                            "plot go here (required)"})
     num_train_epochs: float = 20
     learning_rate: float = 2e-5
     per_device_train_batch_size: int = field(default=8, metadata={"aliases": ["--batch_size"]})
@@ -96,19 +94,8 @@ class EncoderTrainingArguments(TrainingArguments):
     restore_callback_states_from_checkpoint: bool = True
     logging_steps: float = 50
     optim: str = "adamw_torch_fused"
-    use_cpu: bool | None = field(default=None, metadata={"help": "default: when there is no accelerator (CPU "
-                                                                 "ranks then talk over gloo)"})
-    dataloader_pin_memory: bool | None = field(default=None, metadata={"help": "default: with an accelerator"})
     report_to: str = "none"
     ddp_find_unused_parameters: bool = False
-
-    def __post_init__(self):
-        if self.output_dir is None:
-            raise ValueError("--output_dir is required")
-        accelerated = torch.accelerator.is_available()
-        self.use_cpu = not accelerated if self.use_cpu is None else self.use_cpu
-        self.dataloader_pin_memory = accelerated if self.dataloader_pin_memory is None else self.dataloader_pin_memory
-        super().__post_init__()
 
 
 def token_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | None = None) -> torch.Tensor:
@@ -286,19 +273,13 @@ def write_results(args: ScriptArguments, out: Path, model, tokenizer, docs: dict
 
 def main(args: ScriptArguments, training: EncoderTrainingArguments) -> dict | None:
     out = Path(training.output_dir)
-    if last_checkpoint(out) and not args.resume:
-        raise SystemExit(f"error: {out} holds checkpoints: pass --resume True to continue that run, "
-                         "or remove them to start over")
-    resume_from = last_checkpoint(out) if args.resume else None
-    training.max_steps = steps_if_finished(resume_from) or training.max_steps
+    resume_from = resume_point(training, args.resume)
     set_seed(training.seed)
     docs, types = registry.load_splits(args.dataset_name, args.datasets_path, training.seed, args.max_train_docs,
                                        args.max_eval_docs)
     labels = tagging.label_names(types)
     model, tokenizer = build_model(args, labels)
     trainer = make_trainer(args, training, model, tokenizer, docs, labels)
-    if resume_from:
-        print(f"resuming from {resume_from}")
     started = time.time()
     trainer.train(resume_from_checkpoint=resume_from)  # ends with the best epoch's weights loaded
     train_seconds = time.time() - started
@@ -312,9 +293,7 @@ def main(args: ScriptArguments, training: EncoderTrainingArguments) -> dict | No
 
 def parse_args(argv: list[str] | None = None) -> tuple[ScriptArguments, EncoderTrainingArguments]:
     """(ScriptArguments, TrainingArguments): every Trainer option is a flag."""
-    parser = HfArgumentParser((ScriptArguments, EncoderTrainingArguments), description=__doc__,
-                              formatter_class=HelpFormatter)
-    return tuple(parser.parse_args_into_dataclasses(args=argv))
+    return parse_dataclasses((ScriptArguments, EncoderTrainingArguments), __doc__, argv)
 
 
 if __name__ == "__main__":

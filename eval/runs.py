@@ -1,23 +1,29 @@
 """A run's output folder, the same for every script: metrics.json, the score line printed, the training
-plot, and the checkpoints a resumed run continues from.
+plot, the checkpoints a resumed run continues from, and the hardware defaults of its TrainingArguments.
 
 Shared because eval/report.py reads every method's metrics.json the same way, and a resumed training run
-(encoders/, decoders/) must find its last complete checkpoint and whether it had already stopped the same
-way whichever method wrote it.
+(encoders/, decoders/, continual/) must find its last complete checkpoint and whether it had already
+stopped the same way whichever method wrote it.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
 # --------------------------------------------------------------------------- metrics and scores
+def write_json(path: str | Path, value) -> Path:
+    """A JSON file (bench results, statistics), its folder made if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def write_metrics(folder: str | Path, metrics: dict, name: str = "metrics.json") -> Path:
     """metrics.json ({"method", "model", "dataset", SPLIT: eval/semeval JSON, ...}; eval/report.py reads it)."""
-    path = Path(folder) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    return path
+    return write_json(Path(folder) / name, metrics)
 
 
 def score_line(scores: dict) -> str:
@@ -32,6 +38,26 @@ def print_scores(label: str, scores: dict, *notes: str) -> None:
 
 
 # --------------------------------------------------------------------------- training runs
+@dataclass
+class HardwareDefaults:
+    """A mixin for a script's TrainingArguments subclass (put it first): --output_dir is required, and the
+    CPU / pinned-memory settings follow the machine unless given (CPU ranks then talk over gloo)."""
+
+    output_dir: str = field(default=None, metadata={"help": "everything the run writes goes here (required)"})
+    use_cpu: bool | None = field(default=None, metadata={"help": "default: when there is no accelerator"})
+    dataloader_pin_memory: bool | None = field(default=None, metadata={"help": "default: with an accelerator"})
+
+    def __post_init__(self):
+        import torch
+
+        if self.output_dir is None:
+            raise ValueError("--output_dir is required")
+        accelerated = torch.accelerator.is_available()
+        self.use_cpu = not accelerated if self.use_cpu is None else self.use_cpu
+        self.dataloader_pin_memory = accelerated if self.dataloader_pin_memory is None else self.dataloader_pin_memory
+        super().__post_init__()
+
+
 def complete(checkpoint: Path) -> bool:
     """Whether a save finished: its trainer state, the last file written, reads back."""
     try:
@@ -55,6 +81,20 @@ def steps_if_finished(checkpoint: str | None) -> int | None:
     state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
     control = state.get("stateful_callbacks", {}).get("TrainerControl", {}).get("args", {})
     return state["global_step"] if control.get("should_training_stop") else None
+
+
+def resume_point(training, resume: bool) -> str | None:
+    """The checkpoint a run continues from (None: a fresh run). Refuses a fresh start over checkpoints (two
+    runs' checkpoints would mix), and keeps a finished run from training on (TrainingArguments.max_steps)."""
+    out = Path(training.output_dir)
+    checkpoint = last_checkpoint(out)
+    if checkpoint and not resume:
+        raise SystemExit(f"error: {out} holds checkpoints: pass --resume True to continue that run, "
+                         "or remove them to start over")
+    if checkpoint and resume:
+        training.max_steps = steps_if_finished(checkpoint) or training.max_steps
+        print(f"resuming from {checkpoint}")
+    return checkpoint if resume else None
 
 
 def epochs_summary(log_history: list[dict]) -> tuple[int, int]:

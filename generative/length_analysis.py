@@ -18,7 +18,6 @@ in tokens when counted), one line per dataset and split.
 """
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +25,13 @@ from typing import Sequence
 
 
 import numpy as np
-from transformers import HfArgumentParser
 
 from data import registry
-from data.corpus import Document, HelpFormatter, exit_on_format_error
+from data.corpus import Document, exit_on_format_error, parse_dataclasses
 from data.llm.formats import FORMATS, get_format
 from data.llm.units import LEVELS, make_units
 from data.text import tokenize
+from eval.runs import write_json
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -151,17 +150,14 @@ def main(args: Args) -> dict:
             stats.setdefault(name, {})[split] = {m: summary(v) for m, v in lengths[name, split].items()}
     print(markdown(stats))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, stats)
     if args.plot:
         plot(lengths, args.plot)
     return stats
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = HfArgumentParser(Args, description=__doc__, formatter_class=HelpFormatter)
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
-    return args
+    return parse_dataclasses((Args,), __doc__, argv)[0]
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ Writes to --output_dir: `{split}.outputs.jsonl` (id, raw output, budget), `{spli
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import statistics
@@ -56,10 +57,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from transformers import HfArgumentParser
 
 from data import registry
-from data.corpus import FormatError, HelpFormatter, exit_on_format_error, write_jsonl
+from data.corpus import FormatError, exit_on_format_error, parse_dataclasses, write_jsonl
 from data.llm.endpoint import ResponseCache, complete_all, endpoint_client, requests_for
 from data.llm.formats import FORMATS, OutputFormat, get_format
 from data.llm.generation import PredictionStore, load_generator, load_tokenizer
@@ -189,9 +189,10 @@ def main(args: Args) -> dict:
     budgets = ([args.max_new_tokens] * len(units) if args.max_new_tokens else
                BudgetRule.from_training(tokenizer, train_units).budgets(tokenizer, units))
     split = UnitSplit(args.split, docs, units, fmt, types, budgets, prompts)
-    settings = {k: v for k, v in asdict(args).items()
-                if k not in ("output_dir", "batch_size", "concurrency", "max_retries", "timeout", "cache_dir",
-                             "overwrite")}
+    settings = {**{k: v for k, v in asdict(args).items()
+                   if k not in ("output_dir", "batch_size", "concurrency", "max_retries", "timeout", "cache_dir",
+                                "overwrite")},
+                "prompts_sha256": hashlib.sha256("\0".join(prompts).encode()).hexdigest()}
     store = PredictionStore(args.output_dir / f"{args.split}.outputs.jsonl", settings, args.overwrite)
     if args.base_url:
         stats = answer_endpoint(args, split, store)
@@ -218,9 +219,7 @@ def main(args: Args) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = HfArgumentParser(Args, description=__doc__, formatter_class=HelpFormatter)
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
-    return args
+    return parse_dataclasses((Args,), __doc__, argv)[0]
 
 
 if __name__ == "__main__":

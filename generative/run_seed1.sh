@@ -19,7 +19,7 @@ source ./setup_env.sh
 PROFILE="${PROFILE:-$(command -v nvidia-smi >/dev/null 2>&1 && echo paper || echo default)}"
 case "$PROFILE" in
   paper)   MODEL="${MODEL:-meta-llama/Llama-3.1-8B-Instruct}"; DATASET="${DATASET:-pharmaconer}"
-           EPOCHS="${EPOCHS:-6}"; HARDWARE=(--bf16 True --gradient_checkpointing True --generation_batch_size 8)
+           EPOCHS="${EPOCHS:-6}"; HARDWARE=(--bf16 True --activation_checkpointing True --generation_batch_size 8)
            CAPS=() ;;
   default) MODEL="${MODEL:-smollm2}"; DATASET="${DATASET:-ncbi_disease}"; EPOCHS="${EPOCHS:-1}"
            HARDWARE=(--generation_batch_size 4)

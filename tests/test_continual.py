@@ -9,31 +9,33 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import (AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer, LlamaConfig,
+from transformers import (AutoModelForCausalLM, AutoModelForTokenClassification, LlamaConfig,
                           LlamaForCausalLM, TrainerCallback)
 
-from conftest import ROOT, needs_mirror
+from conftest import ROOT, needs_mirror, slow
 from continual import mix_data
-from continual.main import IGNORE_INDEX, Args, load_texts, pack, run, validation_windows
+from continual.main import IGNORE_INDEX, PretrainingArguments, ScriptArguments, load_texts, pack, run, validation_windows
 from continual.texts import file_docs
 from data.llm.models import resolve
 
 PATTERN = "cat dog fish bird "  # four tokens that repeat: next token and token t+2 always differ
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(resolve("smollm2"))
+@pytest.fixture
+def tokenizer(smollm2_tokenizer):
+    return smollm2_tokenizer
 
 
 @pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory, tokenizer) -> str:
+def tiny_llama(tmp_path_factory, smollm2_tokenizer) -> str:
     """A randomly initialised 2-layer Llama saved with the SmolLM2 tokenizer."""
+    tokenizer = smollm2_tokenizer
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
@@ -50,12 +52,17 @@ def write_docs(path: Path, texts: list[str]) -> str:
     return str(path)
 
 
-def tiny_args(tmp_path: Path, model: str, train: list[str], validation: list[str], **kw) -> Args:
-    defaults = dict(output_dir=str(tmp_path / "out"), model_name=model, datasets=[],
-                    text_files=[write_docs(tmp_path / "train.txt", train)],
-                    validation_files=[write_docs(tmp_path / "validation.txt", validation)],
-                    block_size=32, overlap=8, batch_size=4, logging_steps=1, save_steps=0)
-    return Args(**{**defaults, **kw})
+def tiny_args(tmp_path: Path, model: str, train: list[str], validation: list[str],
+              **kw) -> tuple[ScriptArguments, PretrainingArguments]:
+    """continual/main.py's two argument dataclasses; keyword arguments go to the one with that field."""
+    values = dict(output_dir=str(tmp_path / "out"), model_name=model, datasets=[],
+                  text_files=[write_docs(tmp_path / "train.txt", train)],
+                  validation_files=[write_docs(tmp_path / "validation.txt", validation)],
+                  block_size=32, overlap=8, per_device_train_batch_size=4, logging_steps=1, save_steps=0)
+    values.update({"per_device_train_batch_size" if k == "batch_size" else k: v for k, v in kw.items()})
+    script = {f.name for f in fields(ScriptArguments)}
+    return (ScriptArguments(**{k: v for k, v in values.items() if k in script}),
+            PretrainingArguments(**{k: v for k, v in values.items() if k not in script}))
 
 
 # --------------------------------------------------------------------------- packing
@@ -93,14 +100,15 @@ def test_validation_windows_have_equal_target_counts():
         validation_windows(list(range(10)), 64)
 
 
+@slow
 # --------------------------------------------------------------------------- training
 def test_training_learns_the_next_token_not_the_one_after(tmp_path, tiny_llama, tokenizer):
     args = tiny_args(tmp_path, tiny_llama, [PATTERN * 100], [PATTERN * 20], learning_rate=1e-2, batch_size=2,
                      num_train_epochs=4)
-    metrics = run(args)
+    metrics = run(*args)
     assert metrics["validation"]["after"]["perplexity"] < 1.5 < metrics["validation"]["before"]["perplexity"]
 
-    model = AutoModelForCausalLM.from_pretrained(args.output_dir).eval()
+    model = AutoModelForCausalLM.from_pretrained(args[1].output_dir).eval()
     ids = tokenizer(PATTERN * 10, return_tensors="pt")["input_ids"][:, 1:-1]  # the periodic part
     with torch.no_grad():
         predicted = model(input_ids=ids).logits.argmax(-1)[0]
@@ -108,7 +116,7 @@ def test_training_learns_the_next_token_not_the_one_after(tmp_path, tiny_llama, 
     next_token = (predicted[:-2] == ids[1:-1]).float().mean().item()
     token_after = (predicted[:-2] == ids[2:]).float().mean().item()
     assert next_token > 0.9 and token_after < 0.1, (next_token, token_after)
-    assert (Path(args.output_dir) / "loss.png").stat().st_size > 0
+    assert (Path(args[1].output_dir) / "loss.png").stat().st_size > 0
 
 
 class StopAfter(TrainerCallback):
@@ -123,37 +131,39 @@ class StopAfter(TrainerCallback):
         return control
 
 
+@slow
 def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, tiny_llama):
     text = [f"{PATTERN * (k % 5 + 1)} document {k} ends here." for k in range(24)]
     common = dict(learning_rate=1e-3, num_train_epochs=2, batch_size=4, save_steps=3, seed=7)
     (tmp_path / "whole").mkdir()
     (tmp_path / "split").mkdir()
     whole = tiny_args(tmp_path / "whole", tiny_llama, text, text[:8], **common)
-    run(whole)
+    run(*whole)
     part = tiny_args(tmp_path / "split", tiny_llama, text, text[:8], **common)
-    run(part, callbacks=[StopAfter(7)])  # in the second epoch, a step after the checkpoint at step 6
+    run(*part, callbacks=[StopAfter(7)])  # in the second epoch, a step after the checkpoint at step 6
     with pytest.raises(ValueError, match="resume"):
-        run(part)  # checkpoints present: refuses to start over silently
-    part.resume = True
-    metrics = run(part)
+        run(*part)  # checkpoints present: refuses to start over silently
+    part[0].resume = True
+    metrics = run(*part)
     assert metrics["training"]["resumed_from"].endswith("checkpoint-6")
 
-    a = load_file(Path(whole.output_dir) / "model.safetensors")
-    b = load_file(Path(part.output_dir) / "model.safetensors")
+    a = load_file(Path(whole[1].output_dir) / "model.safetensors")
+    b = load_file(Path(part[1].output_dir) / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-    history = [json.loads((Path(o.output_dir) / "metrics.json").read_text())["validation"]["after"]
+    history = [json.loads((Path(o[1].output_dir) / "metrics.json").read_text())["validation"]["after"]
                for o in (whole, part)]
     assert history[0] == history[1]
 
 
+@slow
 def test_checkpoint_loads_as_a_token_classification_backbone(tmp_path):
     """The real SmolLM2 (tied embeddings): its continued checkpoint is a LlamaForTokenClassification backbone."""
     text = ["Mutations in the BRCA1 gene cause hereditary breast and ovarian cancer."] * 3
     args = tiny_args(tmp_path, "smollm2", [" ".join(text)], text, max_train_tokens=80, num_train_epochs=1,
                      batch_size=2, learning_rate=1e-3)
-    run(args)
-    lm = AutoModelForCausalLM.from_pretrained(args.output_dir)
-    tagger, info = AutoModelForTokenClassification.from_pretrained(args.output_dir, num_labels=3,
+    run(*args)
+    lm = AutoModelForCausalLM.from_pretrained(args[1].output_dir)
+    tagger, info = AutoModelForTokenClassification.from_pretrained(args[1].output_dir, num_labels=3,
                                                                    output_loading_info=True)
     assert type(tagger).__name__ == "LlamaForTokenClassification" and tagger.num_labels == 3
     assert info["missing_keys"] and all(k.startswith("score.") for k in info["missing_keys"])  # only the head is new
@@ -165,13 +175,13 @@ def test_checkpoint_loads_as_a_token_classification_backbone(tmp_path):
 
 @needs_mirror
 def test_default_text_is_train_splits_without_held_out_or_repeated_documents(tmp_path):
-    args = Args(output_dir=str(tmp_path), datasets=["ncbi_disease"])
+    args = ScriptArguments(datasets=["ncbi_disease"])
     train, validation, report = load_texts(args)
     assert len(validation) == 100 and report["dropped_repeated_texts"] == 1  # NCBI train repeats PMID 8528200
     assert len(train) == 592 and all(d.id.startswith("ncbi_disease:") for d in train)
 
     leaked = write_docs(tmp_path / "leak.txt", [validation[0].text, train[0].text])
-    args = Args(output_dir=str(tmp_path), datasets=["ncbi_disease"], text_files=[leaked])
+    args = ScriptArguments(datasets=["ncbi_disease"], text_files=[leaked])
     train, _, report = load_texts(args)
     assert [d.text for d in train] == [file_docs(leaked)[1].text] and report["dropped_held_out_texts"] == 1
 
@@ -237,12 +247,6 @@ def test_compare_puts_with_and_without_side_by_side(tmp_path):
     assert result["datasets"]["ncbi_disease"]["with_continual"]["f1"] == 0.5
     assert "| ncbi_disease | 40.00 / 40.00 / 40.00 | 50.00 / 50.00 / 50.00 | +10.00 |" in table(result)
     assert "12.00 -> 11.00" in table(result) and "max_train_docs=4" in table(result)
-
-
-@pytest.mark.parametrize("script", ["continual/main.py", "continual/mix_data.py", "continual/compare.py"])
-def test_help(script):
-    done = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert "usage:" in done.stdout
 
 
 def test_fsdp_config_is_a_valid_accelerate_config():

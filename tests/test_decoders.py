@@ -6,22 +6,21 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import subprocess
 import sys
 import textwrap
-from collections import Counter
 
 import pytest
 
 
-from conftest import ROOT, needs_mirror
+from conftest import FIXTURE, ROOT, launched, slow
+from data import registry
 from data.corpus import Document, Entity, read_jsonl
 from data.llm.formats import get_format
-from decoders import units
+from data.llm.units import BudgetRule, UnitSplit, make_units, token_length
 
-# 2 one-sentence documents of NCBI-disease (MTL IOB) to train on (one step of 2 per epoch), 2 to validate and test on.
-TINY = ["--dataset_name", "ncbi_disease_iob", "--max_train_docs", "2", "--max_eval_docs", "2",
+# 2 one-sentence documents of the test corpus to train on (one step of 2 per epoch), 2 to validate and test on.
+TINY = ["--dataset_name", "fixture", "--datasets_path", str(FIXTURE), "--max_train_docs", "2", "--max_eval_docs", "2",
         "--max_selection_docs", "1", "--output_format", "typed_short", "--per_device_train_batch_size", "2",
         "--max_new_tokens", "6", "--logging_steps", "1", "--warmup_ratio", "0", "--lora_r", "4", "--lora_alpha", "8",
         "--lora_target_modules", "q_proj,v_proj"]
@@ -29,7 +28,7 @@ TINY = ["--dataset_name", "ncbi_disease_iob", "--max_train_docs", "2", "--max_ev
 
 def run_main(*argv: str) -> dict:
     from decoders import main
-    return main.main(main.parse_args(list(argv)))
+    return main.main(*main.parse_args(list(argv)))
 
 
 def run_inference(*argv: str) -> dict:
@@ -51,16 +50,17 @@ def test_unit_answers_land_at_their_offsets_in_the_document():
     doc = Document("d", text, [Entity.span(13, 26, "Disease", "breast cancer"), Entity.span(28, 34, "Disease", "Ataxia"),
                                Entity.span(44, 50, "Disease", "Cancer")])
     fmt = get_format("typed")
-    recs = units.unit_records([doc], ["Disease"], fmt, "sentence", 10, False)
-    assert [r["start"] for r in recs] == [0, 28, 44]
-    outputs = {recs[0]["id"]: "Disease: breast cancer", recs[1]["id"]: "Disease: Ataxia, rare",
-               recs[2]["id"]: "Disease: Cancer"}
-    (pred,), parsed = units.to_documents([doc], recs, outputs, fmt, ["Disease"])
+    recs = make_units([doc], ["Disease"], fmt, respect_entities=False)
+    assert [r.start for r in recs] == [0, 28, 44]
+    outputs = {recs[0].id: "Disease: breast cancer", recs[1].id: "Disease: Ataxia, rare",
+               recs[2].id: "Disease: Cancer"}
+    (pred,), parsed = UnitSplit("test", [doc], recs, fmt, ["Disease"], [8] * 3).documents(outputs)
     assert [(e.start, e.end, text[e.start:e.end]) for e in pred.entities] == \
         [(13, 26, "breast cancer"), (28, 34, "Ataxia"), (38, 42, "rare"), (44, 50, "Cancer")]
     # Overlapping windows find an entity twice: it is kept once.
-    windows = units.unit_records([doc], ["Disease"], fmt, "document", 2, False)
-    both = units.to_documents([doc], windows, {r["id"]: "Disease: Ataxia" for r in windows}, fmt, ["Disease"])[0]
+    windows = make_units([doc], ["Disease"], fmt, "document", max_sentences=2, respect_entities=False)
+    split = UnitSplit("test", [doc], windows, fmt, ["Disease"], [8] * len(windows))
+    both = split.documents({r.id: "Disease: Ataxia" for r in windows})[0]
     assert [(e.start, e.end) for e in both[0].entities] == [(28, 34)]
 
 
@@ -69,28 +69,25 @@ def test_budgets_follow_the_longest_gold_answer_and_the_unit_length(tmp_path):
 
     tokenizer = load_tokenizer("smollm2", False)
     fmt = get_format("bio")
-    train = units.unit_records([Document("t", "Breast cancer runs in families.", [Entity.span(0, 13, "Disease")])],
-                               ["Disease"], fmt, "sentence", 10, True)
-    rule = units.budget_rule(tokenizer, train)
+    train = make_units([Document("t", "Breast cancer runs in families.", [Entity.span(0, 13, "Disease")])],
+                       ["Disease"], fmt)
+    rule = BudgetRule.from_training(tokenizer, train)
     long = " ".join(["word"] * 40) + "."
-    recs = units.unit_records([Document("a", "Short."), Document("b", long)], ["Disease"], fmt, "sentence", 10, False)
-    short_budget, long_budget = units.budgets(tokenizer, rule, recs)
-    assert short_budget < rule["cap"] < long_budget  # a short unit needs less; a longer one's own answer counts
-    assert long_budget >= units.length(tokenizer, recs[1]["output"]) + 1
+    recs = make_units([Document("a", "Short."), Document("b", long)], ["Disease"], fmt, respect_entities=False)
+    short_budget, long_budget = rule.budgets(tokenizer, recs)
+    assert short_budget < rule.cap < long_budget  # a short unit needs less; a longer one's own answer counts
+    assert long_budget >= token_length(tokenizer, recs[1].output) + 1
+    assert rule.budgets(tokenizer, recs, fixed=7) == [7, 7]
 
 
 # --------------------------------------------------------------------------- training
-@needs_mirror
+@slow
 def test_the_loss_covers_the_answer_and_its_eos_only(tmp_path):
-    from decoders import main
-
-    args = main.parse_args([*TINY, "--output_dir", str(tmp_path)])
-    trainer = build(main, args)
+    trainer = build([*TINY, "--output_dir", str(tmp_path)])
     batch = next(iter(trainer.get_train_dataloader()))
     tokenizer = trainer.processing_class
-    docs, types = main.load_splits(args)
-    answers = {r["output"] for r in units.unit_records(docs["train"], types, get_format("typed_short"), "sentence",
-                                                       10, True)}
+    docs, types = registry.load_splits("fixture", FIXTURE, max_train_docs=2, max_eval_docs=2)
+    answers = {u.output for u in make_units(docs["train"], types, get_format("typed_short"))}
     assert (batch["attention_mask"] == 0).any(), "the batch should hold padding"
     for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
         assert (labels[mask == 0] == -100).all()  # padding
@@ -101,23 +98,29 @@ def test_the_loss_covers_the_answer_and_its_eos_only(tmp_path):
         assert ids[last] == tokenizer.eos_token_id and tokenizer.decode(ids[first:last]) in answers
 
 
-def build(main, args):
-    docs, types = main.load_splits(args)
-    fmt = get_format(args.output_format)
+def build(argv: list[str]):
+    """decoders/main.py's trainer for these arguments, selecting on the first dev document."""
     from data.llm.generation import is_encoder_decoder, load_tokenizer
+    from decoders import main
 
-    tokenizer = load_tokenizer(args.model_name, is_encoder_decoder(args.model_name))
-    train = units.unit_records(docs["train"], types, fmt, args.level, args.max_sentences, True, Counter())
-    return main.build_trainer(args, tokenizer, train, docs["dev"][:1], types, fmt,
-                              units.budget_rule(tokenizer, train), None)
+    script, config, model_config = main.parse_args(argv)
+    docs, types = registry.load_splits(script.dataset_name, script.datasets_path, config.seed,
+                                       script.max_train_docs, script.max_eval_docs)
+    fmt = get_format(script.output_format)
+    name = model_config.model_name_or_path
+    tokenizer = load_tokenizer(name, is_encoder_decoder(name))
+    train = make_units(docs["train"], types, fmt, script.level, max_sentences=script.max_sentences)
+    rule = BudgetRule.from_training(tokenizer, train)
+    selection = main.cut_split("validation", docs["dev"][:1], types, fmt, script, tokenizer, rule)
+    return main.build_trainer(script, config, model_config, tokenizer, train, selection)
 
 
-@needs_mirror
+@slow
 def test_a_tiny_sft_run_selects_on_validation_and_writes_every_output(trained):
     out, metrics = trained
     assert metrics["method"] == "decoder" and metrics["format"] == "typed_short" and not metrics["constrained"]
     assert metrics["epochs_run"] == 2 and metrics["best_epoch"] in (1, 2) and metrics["max_train_docs"] == 2
-    history = json.loads((out / "checkpoints" / "trainer_state.json").read_text())["log_history"]
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     assert [h["epoch"] for h in history if "eval_strict_f1" in h] == [1.0, 2.0]
     on_disk = json.loads((out / "metrics.json").read_text())
     for split in ("dev", "test"):
@@ -129,13 +132,14 @@ def test_a_tiny_sft_run_selects_on_validation_and_writes_every_output(trained):
             {o["id"].split("/")[0] for o in outputs}
     info = json.loads((out / "model" / "generation.json").read_text())
     assert info["output_format"] == "typed_short" and info["budget_rule"]["cap"] > 0
+    assert info["nested"] is True  # the corpus nests mentions: string answers are placed accordingly
     assert (out / "model" / "adapter_config.json").exists() and (out / "training.png").exists()
     table = subprocess.run([sys.executable, "eval/report.py", str(out.parent)], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout
-    assert "| decoder | smollm2 | typed_short | ncbi_disease_iob | test |" in table
+    assert "| decoder | smollm2 | typed_short | fixture | test |" in table
 
 
-@needs_mirror
+@slow
 def test_selection_on_the_whole_dev_split_is_not_generated_twice(tmp_path, decoded_rows):
     """With --max_selection_docs covering dev, the selected step's validation answers are the final dev
     outputs: the model generates dev once (the selection) and test once, and a fresh dev pass by the saved
@@ -150,7 +154,7 @@ def test_selection_on_the_whole_dev_split_is_not_generated_twice(tmp_path, decod
     assert reused == fresh and len(reused) == 2
 
 
-@needs_mirror
+@slow
 def test_inference_reproduces_the_runs_test_outputs_and_resumes(trained, tmp_path, capsys):
     out, metrics = trained
     run_inference("--model_dir", str(out / "model"), "--split", "test", "--output_dir", str(tmp_path),
@@ -166,30 +170,28 @@ def test_inference_reproduces_the_runs_test_outputs_and_resumes(trained, tmp_pat
     assert "2 of 2 outputs already there, generating 0" in capsys.readouterr().err
 
 
-@needs_mirror
+@slow
 def test_the_encoder_decoder_path_trains_on_answer_labels(tmp_path):
     from decoders import main
 
-    args = main.parse_args([*TINY, "--model_name", "minilm2minilm", "--output_dir", str(tmp_path), "--max_steps", "2",
-                            "--lora_target_modules", "query,value"])
-    trainer = build(main, args)
+    argv = [*TINY, "--model_name", "minilm2minilm", "--output_dir", str(tmp_path), "--max_steps", "2",
+            "--lora_target_modules", "query,value"]
+    trainer = build(argv)
     assert type(trainer).__name__ == "Seq2SeqLoRATrainer"
     batch = next(iter(trainer.get_train_dataloader()))
     sep = trainer.processing_class.sep_token_id
     for labels in batch["labels"]:
         kept = labels[labels != -100]
         assert kept[-1] == sep and trainer.processing_class.cls_token_id not in kept.tolist()
-    metrics = main.main(args)
+    metrics = main.main(*main.parse_args(argv))
     assert metrics["model"] == "minilm2minilm" and "strict" in metrics["test"]
 
 
-@needs_mirror
+@slow
 def test_qlora_loads_4bit_weights_and_trains_the_adapter_on_cpu(tmp_path):
     import bitsandbytes as bnb
-    from decoders import main
 
-    args = main.parse_args([*TINY, "--isQLoRA", "True", "--output_dir", str(tmp_path)])
-    trainer = build(main, args)
+    trainer = build([*TINY, "--isQLoRA", "True", "--output_dir", str(tmp_path)])
     model = trainer.model
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())
     batch = next(iter(trainer.get_train_dataloader()))
@@ -198,7 +200,7 @@ def test_qlora_loads_4bit_weights_and_trains_the_adapter_on_cpu(tmp_path):
     assert grads and all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
 
-@needs_mirror
+@slow
 def test_the_vllm_backend_makes_the_calls_it_should(trained, tmp_path, monkeypatch):
     """vLLM cannot run here: a stand-in `vllm` package records the calls and answers every prompt."""
     out, _ = trained
@@ -244,7 +246,7 @@ def test_the_vllm_backend_makes_the_calls_it_should(trained, tmp_path, monkeypat
     assert [c[0] for c in calls] == ["LLM", "generate"]  # the rerun had nothing left to generate
 
 
-@needs_mirror
+@slow
 def test_constrained_answers_always_parse(trained, tmp_path):
     pytest.importorskip("data.llm.constraints")
     out, _ = trained
@@ -256,55 +258,67 @@ def test_constrained_answers_always_parse(trained, tmp_path):
 
 
 # --------------------------------------------------------------------------- command lines
-@pytest.mark.parametrize("script", ["decoders/main.py", "decoders/inference.py", "generative/main.py",
-                                    "generative/inference.py"])
-def test_help(script, capsys):
-    """In-process (a fresh interpreter would spend most of the time importing transformers)."""
-    parse_args = importlib.import_module(script[:-3].replace("/", ".")).parse_args
-    with pytest.raises(SystemExit) as done:
-        parse_args(["--help"])
-    assert done.value.code == 0 and "usage:" in capsys.readouterr().out
-
-
 def test_batches_are_length_grouped_unless_asked_for_random_ones():
-    from decoders.main import parse_args, training_kwargs
+    from decoders.main import parse_args
 
     base = ["--dataset_name", "ncbi_disease", "--output_dir", "x"]
-    assert training_kwargs(parse_args(base), None)["train_sampling_strategy"] == "group_by_length"
-    random_order = parse_args(base + ["--train_sampling_strategy", "random"])
-    assert training_kwargs(random_order, None)["train_sampling_strategy"] == "random"
+    assert parse_args(base)[1].train_sampling_strategy == "group_by_length"
+    assert parse_args(base + ["--train_sampling_strategy", "random"])[1].train_sampling_strategy == "random"
     with pytest.raises(SystemExit):
         parse_args(base + ["--train_sampling_strategy", "shortest_first"])
 
 
+def test_the_seeds_flag_names_are_aliases_of_the_library_dataclasses():
+    from decoders.main import parse_args
+
+    script, config, model = parse_args(["--dataset_name", "d", "--output_dir", "x", "--model_name", "minilm2minilm",
+                                        "--isQLoRA", "True", "--warmup_ratio", "0.1",
+                                        "--lora_target_modules", "q_proj,v_proj", "--lora_modules_to_save", "lm_head"])
+    assert (model.model_name_or_path, model.load_in_4bit, config.warmup_steps) == ("minilm2minilm", True, 0.1)
+    assert model.lora_target_modules == ["q_proj", "v_proj"] and model.lora_modules_to_save == ["lm_head"]
+    _, config, model = parse_args(["--dataset_name", "d", "--output_dir", "x", "--model_name_or_path", "m",
+                                   "--load_in_4bit", "True", "--warmup_steps", "5", "--lora_target_modules", "a", "b"])
+    assert (model.model_name_or_path, model.load_in_4bit, config.warmup_steps) == ("m", True, 5)
+    assert model.lora_target_modules == ["a", "b"] and parse_args(["--dataset_name", "d", "--output_dir", "x"])[2] \
+        .lora_target_modules == "all-linear"
+    # trl's own defaults (bf16 on, activation checkpointing on, cut at 1024 tokens) are not this script's
+    assert (config.bf16, config.activation_checkpointing, config.max_length, config.completion_only_loss) == \
+        (False, False, None, True)
+
+
 def test_generative_main_is_decoders_main_with_seed_1_defaults():
-    from generative.main import parse_args
+    from decoders.main import parse_args
+    from generative.main import command
 
-    args = parse_args(["--dataset_name", "ncbi_disease", "--output_dir", "x"])
-    assert (args.method, args.output_format, args.level, args.lora_r, args.lora_alpha, args.learning_rate,
-            args.num_train_epochs) == ("generative", "json", "document", 64, 128, 8e-5, 6)
-    assert parse_args(["--dataset_name", "d", "--output_dir", "x", "--output_format", "typed"]).output_format == "typed"
+    script, config, model = parse_args(command(["--dataset_name", "ncbi_disease", "--output_dir", "x"])[2:])
+    assert (script.method, script.output_format, script.level, model.lora_r, model.lora_alpha, config.learning_rate,
+            config.num_train_epochs) == ("generative", "json", "document", 64, 128, 8e-5, 6)
+    override = command(["--dataset_name", "d", "--output_dir", "x", "--output_format", "typed"])[2:]
+    assert parse_args(override)[0].output_format == "typed"
 
 
-@pytest.mark.parametrize("script, profile, expected", [
-    ("decoders/run_seed0.sh", "paper", ["--model_name mistralai/Mistral-7B-Instruct-v0.3", "--isQLoRA True",
-                                        "--lora_r 128", "--lora_alpha 256", "--lora_modules_to_save lm_head",
-                                        "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-                                        "--learning_rate 4e-5", "--optim paged_adamw_8bit",
-                                        "--per_device_train_batch_size 4", "--gradient_accumulation_steps 4",
-                                        "--num_train_epochs 20", "--patience 3", "--output_format bio"]),
-    ("decoders/run_seed0.sh", "default", ["--model_name smollm2", "--max_train_docs 4", "--lora_r 128"]),
-    ("decoders/run_seed4.sh", "paper", ["--lora_r 8", "--lora_alpha 16", "--lora_target_modules q_proj,k_proj,v_proj,"
-                                        "o_proj ", "--learning_rate 2.5e-4", "--num_train_epochs 4",
-                                        "--lr_scheduler_type cosine", "--output_format typed "]),
-    ("decoders/run_seed4.sh", "default", ["--model_name smollm2", "--max_eval_docs 4"]),
-    ("generative/run_seed1.sh", "paper", ["generative/main.py", "--output_format json", "--level document",
-                                          "--lora_r 64", "--lora_alpha 128", "--learning_rate 8e-5",
-                                          "--num_train_epochs 6"]),
-    ("generative/run_seed1.sh", "default", ["--model_name smollm2", "--max_train_docs 4"]),
+SEED0_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@pytest.mark.parametrize("launcher, profile, expected", [
+    ("decoders/run_seed0.sh", "paper", {
+        "model_name_or_path": "mistralai/Mistral-7B-Instruct-v0.3", "load_in_4bit": True, "lora_r": 128,
+        "lora_alpha": 256, "lora_dropout": 0.05, "lora_modules_to_save": ["lm_head"],
+        "lora_target_modules": SEED0_MODULES, "learning_rate": 4e-5, "optim": "paged_adamw_8bit",
+        "per_device_train_batch_size": 4, "gradient_accumulation_steps": 4, "num_train_epochs": 20, "patience": 3,
+        "output_format": "bio", "bf16": True, "activation_checkpointing": True, "seed": 42, "resume": True}),
+    ("decoders/run_seed0.sh", "default", {"model_name_or_path": "smollm2", "max_train_docs": 4, "lora_r": 128,
+                                          "load_in_4bit": False, "num_train_epochs": 1}),
+    ("decoders/run_seed4.sh", "paper", {"lora_r": 8, "lora_alpha": 16, "lora_target_modules": SEED0_MODULES[:4],
+                                        "learning_rate": 2.5e-4, "num_train_epochs": 4, "lr_scheduler_type": "cosine",
+                                        "output_format": "typed"}),
+    ("decoders/run_seed4.sh", "default", {"model_name_or_path": "smollm2", "max_eval_docs": 4}),
+    ("generative/run_seed1.sh", "paper", {"method": "generative", "output_format": "json", "level": "document",
+                                          "lora_r": 64, "lora_alpha": 128, "learning_rate": 8e-5,
+                                          "lora_target_modules": SEED0_MODULES, "num_train_epochs": 6}),
+    ("generative/run_seed1.sh", "default", {"model_name_or_path": "smollm2", "max_train_docs": 4}),
 ])
-def test_launchers_pass_the_papers_settings(script, profile, expected):
-    done = subprocess.run(["bash", script], cwd=ROOT, capture_output=True, text=True, check=True,
-                          env={**os.environ, "PROFILE": profile, "LAUNCH": "echo"})
-    for option in expected:
-        assert option in done.stdout
+def test_launchers_pass_the_papers_settings(launcher, profile, expected):
+    (resolved,) = launched(launcher, PROFILE=profile)
+    values = {k: getattr(obj, k) for obj in resolved for k in expected if hasattr(obj, k)}
+    assert {k: getattr(v, "value", v) for k, v in values.items()} == expected  # enums compare by value

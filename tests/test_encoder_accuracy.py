@@ -10,15 +10,12 @@ from collections import Counter
 
 import pytest
 
-from conftest import ROOT, needs_mirror
+from conftest import ROOT, needs_mirror, slow
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-    from data.llm.models import resolve
-
-    return AutoTokenizer.from_pretrained(resolve("minilm"))
+@pytest.fixture
+def tokenizer(minilm_tokenizer):
+    return minilm_tokenizer
 
 
 def fresh(name: str, split: str, n: int):
@@ -71,6 +68,7 @@ def test_prediction_segments_without_the_gold_entities():
     assert not any(d.tokens for d in docs)  # the caller's documents are left unsegmented
 
 
+@slow
 @needs_mirror
 def test_bench_runs_two_seeds_side_by_side_end_to_end_and_writes_its_json(tmp_path):
     out = tmp_path / "bench.json"
@@ -117,9 +115,3 @@ def test_the_interval_pools_seeds_and_resamples_documents_once_for_both_systems(
     mixed = np.stack([better[0], counts[1]])
     low_mixed, high_mixed = difference_interval(mixed, counts)
     assert 0 < low_mixed and high_mixed < high
-
-
-@pytest.mark.parametrize("script", ["bench/encoder_accuracy.py", "bench/run_ner_baseline.py"])
-def test_help(script):
-    done = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert "usage:" in done.stdout

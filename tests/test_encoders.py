@@ -3,10 +3,8 @@ learns, an exact resume after a kill, two CPU ranks equal to one process, SmolLM
 CLI, the launchers and the accelerate configs. Tiny data and MiniLM: the whole file runs in a few minutes."""
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import runpy
 import signal
 import subprocess
 import sys
@@ -20,9 +18,9 @@ import pytest
 
 import torch  # noqa: E402
 
-from conftest import ROOT, load_split, needs_mirror
+from conftest import ROOT, launched, load_split, needs_mirror, slow
 from data.corpus import Document, Entity, read_jsonl, write_jsonl
-from data.llm.models import minilm_path, resolve
+from data.llm.models import minilm_path
 from encoders import tagging
 from eval.semeval import score
 
@@ -35,19 +33,18 @@ TRAIN = ["--num_train_epochs", "5", "--batch_size", "4", "--learning_rate", "1e-
          "--save_steps", "0", "--max_length", "128"]
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(resolve("minilm"))
+@pytest.fixture
+def tokenizer(minilm_tokenizer):
+    return minilm_tokenizer
 
 
 def run_main(*argv: str):
     from encoders import main
-    return main.main(main.parse_args(list(argv)))
+    return main.main(*main.parse_args(list(argv)))
 
 
 def losses(output_dir: Path) -> list[float]:
-    history = json.loads((output_dir / "checkpoints" / "trainer_state.json").read_text())["log_history"]
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     return [h["loss"] for h in history if "loss" in h]
 
 
@@ -224,6 +221,7 @@ def reference(tiny_corpus, minilm_without_dropout, tmp_path_factory) -> Path:
     return out
 
 
+@slow
 @needs_mirror
 def test_training_learns_and_writes_every_output(reference, tiny_corpus, minilm_without_dropout):
     from transformers import AutoModelForTokenClassification, AutoTokenizer, set_seed
@@ -236,7 +234,7 @@ def test_training_learns_and_writes_every_output(reference, tiny_corpus, minilm_
     pred = read_jsonl(reference / "test.predictions.jsonl", require_text=False)
     assert [d.id for d in pred] == [d.id for d in gold]
     assert score(gold, pred).overall["strict"].f1 == metrics["test"]["strict"]["f1"]
-    history = json.loads((reference / "checkpoints" / "trainer_state.json").read_text())["log_history"]
+    history = json.loads((reference / "trainer_state.json").read_text())["log_history"]
     best_dev = max(h["eval_strict_f1"] for h in history if "eval_strict_f1" in h)
     dev = read_jsonl(reference / "dev.predictions.jsonl", require_text=False)  # as the best epoch scored it
     assert score(gold, dev).overall["strict"].f1 == metrics["dev"]["strict"]["f1"] == pytest.approx(best_dev)
@@ -250,6 +248,7 @@ def test_training_learns_and_writes_every_output(reference, tiny_corpus, minilm_
     assert metrics["test"]["strict"]["f1"] > max(0.4, before + 0.3)
 
 
+@slow
 @needs_mirror
 def test_inference_cli_reproduces_the_training_runs_predictions(reference, tiny_corpus, tmp_path):
     from encoders import inference
@@ -267,6 +266,7 @@ def complete_checkpoint(folder: Path) -> bool:
         return False
 
 
+@slow
 @needs_mirror
 def test_a_killed_run_resumes_exactly_where_it_stopped(tiny_corpus, tmp_path):
     """With dropout (so the random state must be restored too): kill -9 once a mid-epoch checkpoint is on
@@ -280,7 +280,7 @@ def test_a_killed_run_resumes_exactly_where_it_stopped(tiny_corpus, tmp_path):
     proc = subprocess.Popen([sys.executable, "encoders/main.py", *args, "--output_dir", str(parts)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not complete_checkpoint(parts / "checkpoints" / "checkpoint-3") and proc.poll() is None:
+    while not complete_checkpoint(parts / "checkpoint-3") and proc.poll() is None:
         assert time.time() < deadline, "no checkpoint within 5 minutes"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -303,6 +303,7 @@ def test_a_killed_run_resumes_exactly_where_it_stopped(tiny_corpus, tmp_path):
     assert (parts / "dev.predictions.jsonl").read_text() == (whole / "dev.predictions.jsonl").read_text()
 
 
+@slow
 @needs_mirror
 def test_two_cpu_ranks_train_like_one_process_with_the_same_global_batch(reference, tiny_corpus,
                                                                           minilm_without_dropout, tmp_path):
@@ -321,21 +322,22 @@ def test_two_cpu_ranks_train_like_one_process_with_the_same_global_batch(referen
     assert abs(f1(out) - f1(reference)) < 0.03
 
 
+@slow
 @needs_mirror
 def test_smollm2_lora_token_classification_trains_saves_and_loads(tmp_path):
     from encoders import inference, main
 
-    args = main.parse_args(["--dataset_name", "ncbi_disease_iob", "--output_dir", str(tmp_path / "run"),
-                            "--model_name", "smollm2", "--lora", "True", "--max_train_docs", "8",
-                            "--max_eval_docs", "8", "--num_train_epochs", "1", "--batch_size", "4",
-                            "--learning_rate", "1e-4", "--max_length", "48"])
+    args, training = main.parse_args(["--dataset_name", "ncbi_disease_iob", "--output_dir", str(tmp_path / "run"),
+                                      "--model_name", "smollm2", "--lora", "True", "--max_train_docs", "8",
+                                      "--max_eval_docs", "8", "--num_train_epochs", "1", "--batch_size", "4",
+                                      "--learning_rate", "1e-4", "--max_length", "48"])
     model, _ = main.build_model(args, LABELS)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert any("lora_" in n for n in trainable) and any(".score." in n for n in trainable)
     assert all("lora_" in n or ".score." in n for n in trainable)  # the Llama itself stays frozen
     del model
 
-    metrics = main.main(args)
+    metrics = main.main(args, training)
     assert metrics["lora"] and metrics["epochs_run"] == 1
     reloaded, tok = inference.load_model(str(tmp_path / "run" / "model"))
     assert type(reloaded).__name__ == "LlamaForTokenClassification"
@@ -346,32 +348,37 @@ def test_smollm2_lora_token_classification_trains_saves_and_loads(tmp_path):
 
 
 # --------------------------------------------------------------------------- command lines and configs
-@pytest.mark.parametrize("script", ["encoders/main.py", "encoders/inference.py", "bench/encoder_speed.py"])
-def test_help(script, capsys):
-    """In-process (a fresh interpreter would spend most of the time importing transformers)."""
-    if script.startswith("encoders/"):
-        parse_args = importlib.import_module(script[:-3].replace("/", ".")).parse_args
-    else:
-        parse_args = runpy.run_path(str(ROOT / script), run_name="help_check")["parse_args"]
-    with pytest.raises(SystemExit) as done:
-        parse_args(["--help"])
-    assert done.value.code == 0 and "usage:" in capsys.readouterr().out
+def test_the_seeds_flag_names_are_aliases_of_training_arguments():
+    from encoders.main import parse_args
+
+    _, training = parse_args(["--dataset_name", "d", "--output_dir", "x", "--batch_size", "16",
+                              "--eval_batch_size", "64", "--warmup_ratio", "0.2"])
+    assert (training.per_device_train_batch_size, training.per_device_eval_batch_size, training.warmup_steps) == \
+        (16, 64, 0.2)
+    _, training = parse_args(["--dataset_name", "d", "--output_dir", "x", "--per_device_train_batch_size", "2",
+                              "--lr_scheduler_type", "cosine"])  # every Trainer option is a flag
+    assert (training.per_device_train_batch_size, training.lr_scheduler_type.value) == (2, "cosine")
+    assert (training.eval_strategy.value, training.metric_for_best_model, training.load_best_model_at_end) == \
+        ("epoch", "strict_f1", True)
 
 
-@pytest.mark.parametrize("script, profile, expected", [
-    ("run_seed0.sh", "default", ["--model_name minilm", "--learning_rate 2e-5", "--batch_size 8", "--patience 3",
-                                 "--seed 42"]),
-    ("run_seed0.sh", "paper", ["--model_name google-bert/bert-large-uncased", "--num_train_epochs 20"]),
-    ("run_seed1.sh", "default", ["--model_name smollm2", "--lora True", "--lora_r 12", "--lora_alpha 32",
-                                 "--lora_dropout 0.1", "--learning_rate 1e-4", "--gradient_accumulation_steps 2"]),
-    ("run_seed2.sh", "paper", ["--model_name google-bert/bert-base-cased",
-                               "--model_name emilyalsentzer/Bio_ClinicalBERT", "--num_train_epochs 20"]),
+@pytest.mark.parametrize("launcher, profile, expected", [
+    ("run_seed0.sh", "default", {"model_name": "minilm", "learning_rate": 2e-5, "per_device_train_batch_size": 8,
+                                 "patience": 3, "seed": 42}),
+    ("run_seed0.sh", "paper", {"model_name": "google-bert/bert-large-uncased", "num_train_epochs": 20}),
+    ("run_seed1.sh", "default", {"model_name": "smollm2", "lora": True, "lora_r": 12, "lora_alpha": 32,
+                                 "lora_dropout": 0.1, "learning_rate": 1e-4, "gradient_accumulation_steps": 2}),
 ])
-def test_launchers_pass_the_papers_settings(script, profile, expected):
-    done = subprocess.run(["bash", f"encoders/{script}"], cwd=ROOT, capture_output=True, text=True, check=True,
-                          env={**os.environ, "PROFILE": profile, "LAUNCH": "echo"})
-    for option in expected:
-        assert option in done.stdout
+def test_launchers_pass_the_papers_settings(launcher, profile, expected):
+    (resolved,) = launched(f"encoders/{launcher}", PROFILE=profile)
+    assert {k: getattr(obj, k) for obj in resolved for k in expected if hasattr(obj, k)} == expected
+
+
+def test_seed2_launcher_runs_both_of_its_models_with_the_papers_settings():
+    runs = launched("encoders/run_seed2.sh", PROFILE="paper")
+    assert [args.model_name for args, _ in runs] == ["google-bert/bert-base-cased", "emilyalsentzer/Bio_ClinicalBERT"]
+    assert {(training.num_train_epochs, training.learning_rate, args.patience) for args, training in runs} == \
+        {(20, 2e-5, 20)}
 
 
 @pytest.mark.parametrize("name, kind", [("ddp", "MULTI_GPU"), ("deepspeed_zero2", "DEEPSPEED"), ("fsdp", "FSDP")])

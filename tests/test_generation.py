@@ -27,11 +27,6 @@ PROMPTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def smollm2():
-    return load_generator("smollm2")
-
-
 def test_batched_generation_equals_one_prompt_at_a_time_in_input_order(smollm2):
     model, tokenizer = smollm2
     assert tokenizer.padding_side == "left" and tokenizer.pad_token is not None

@@ -6,9 +6,10 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT, needs_mirror
+from conftest import ROOT, needs_mirror, slow
 
 
+@slow
 @needs_mirror
 def test_generation_bench_writes_its_json(tmp_path):
     out = tmp_path / "generation_speed.json"

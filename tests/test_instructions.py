@@ -1,3 +1,7 @@
+"""data/llm/units.py and data/llm/instructions.py: units cut from documents (sentences, windows, per type), seed 4's
+instruction records, the CLI, and placement in corpora that nest mentions."""
+from __future__ import annotations
+
 import json
 import subprocess
 import sys
@@ -5,8 +9,8 @@ from collections import Counter
 
 import pytest
 
-from conftest import ROOT, load_split, needs_mirror
-from data.corpus import Document, Entity
+from conftest import FIXTURE, ROOT, load_split, needs_mirror
+from data.corpus import Document, Entity, nests, read_jsonl
 from data.llm.formats import FORMATS, get_format
 from data.llm.prompts import instruction
 from data.llm.units import make_units, unit_spans
@@ -15,6 +19,7 @@ from data.llm.units import make_units, unit_spans
 def records(*args, **kwargs) -> list[dict]:
     """The units as the instruction records the CLI writes."""
     return [u.to_json() for u in make_units(*args, **kwargs)]
+
 
 TYPES = ("Chemical", "Disease")
 TEXT = "Aspirin eased pain. Cancer was seen. Ibuprofen too. Nothing else. Last one here."
@@ -106,3 +111,30 @@ def test_cli_writes_records_for_a_registry_split(tmp_path):
     assert {r["doc_id"] for r in recs} == {d.id for d in docs}
     assert sum(len(r["entities"]) for r in recs) == sum(len(d.entities) for d in docs)
     assert f"wrote {len(recs)} records" in proc.stderr and "changed by the typed_short format" in proc.stderr
+
+
+def test_a_nested_corpus_places_string_mentions_inside_longer_ones():
+    """Without `nested`, the "cancer" nested in "BRCA1-associated breast cancer" is read back at the later,
+    unannotated "its cancer cells" (the free occurrence); decoders/ and generative/ pass nests() of the corpus."""
+    docs = read_jsonl(FIXTURE / "train.jsonl")
+    assert nests(docs) and not nests([Document("d", "a b", [Entity.span(0, 1, "X"), Entity.span(2, 3, "X")])])
+    moved = {}
+    for nested in (False, True):
+        changes: Counter = Counter()
+        make_units(docs, ("Chemical", "Disease"), get_format("typed", nested=nested), changes=changes)
+        moved[nested] = changes["occurrence_reassigned"]
+    assert moved == {False: 1, True: 0}
+
+
+@needs_mirror
+def test_nerel_bio_nests_and_its_dev_mentions_stay_where_they_are():
+    from data import registry
+
+    assert registry.nested("nerel_bio") and not registry.nested("ncbi_disease") and not registry.nested("bc5cdr")
+    docs, types = load_split("nerel_bio", "dev"), registry.get("nerel_bio").types
+    moved = {}
+    for nested in (False, True):
+        changes: Counter = Counter()
+        make_units(docs, types, get_format("typed", nested=nested), changes=changes)
+        moved[nested] = changes["occurrence_reassigned"]
+    assert moved == {False: 75, True: 18}

@@ -1,6 +1,7 @@
-"""generative/prompt.py: the request machinery against fake clients (retries and backoff, the on-disk
-cache, the concurrency limit), then the whole script against a real llama.cpp server on 127.0.0.1
-serving the bundled SmolLM2 GGUF (zero- and few-shot, with and without constrained decoding)."""
+"""data/llm/endpoint.py and generative/prompt.py: the request machinery (the openai client's own retries and
+backoff against a stand-in transport, the on-disk cache, the concurrency limit), then the whole script against a
+real llama.cpp server on 127.0.0.1 serving the bundled SmolLM2 GGUF (zero- and few-shot, with and without
+constrained decoding)."""
 from __future__ import annotations
 
 import importlib.util
@@ -15,17 +16,21 @@ from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
-import httpx
+import httpx2
 import openai
 import pytest
 
-from conftest import ROOT, needs_mirror
-from data.llm.prompts import few_shot, prompt
+from conftest import ROOT, needs_mirror, slow
+from data.llm.endpoint import ResponseCache, complete, complete_all, endpoint_client
 from data.llm.models import SMOLLM2_GGUF
-from generative.prompt import ResponseCache, call_with_retries, complete_all, main, parse_args
+from data.llm.prompts import few_shot, prompt
+from generative.prompt import main, parse_args
 
-URL = "http://127.0.0.1:9/v1"  # never contacted: the fake clients answer
+URL = "http://127.0.0.1:9/v1"  # never contacted: the fake clients and transports answer
 SERVER_WAIT = 90  # s; the server answers about 6 s after start on an idle machine
+COMPLETION = {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+              "choices": [{"index": 0, "message": {"role": "assistant", "content": "an answer"},
+                           "finish_reason": "stop"}]}
 
 
 def completion(text: str) -> SimpleNamespace:
@@ -33,16 +38,16 @@ def completion(text: str) -> SimpleNamespace:
 
 
 def status_error(cls, status: int, headers: dict | None = None):
-    request = httpx.Request("POST", f"{URL}/chat/completions")
-    return cls("simulated", response=httpx.Response(status, request=request, headers=headers or {}), body=None)
+    request = httpx2.Request("POST", f"{URL}/chat/completions")
+    return cls("simulated", response=httpx2.Response(status, request=request, headers=headers or {}), body=None)
 
 
 class FakeClient:
-    """`client.chat.completions.create(**request)`: answers with the last message's text, after raising
-    the queued errors; records every call and the most calls in flight at once."""
+    """`client.chat.completions.create(**request)`: answers with the last message's text (a 400 for
+    `fail_on`); records every call and the most calls in flight at once."""
 
-    def __init__(self, errors=(), delay: float = 0.0, fail_on: str | None = None):
-        self.errors, self.delay, self.fail_on = list(errors), delay, fail_on
+    def __init__(self, delay: float = 0.0, fail_on: str | None = None):
+        self.delay, self.fail_on = delay, fail_on
         self.calls, self.in_flight, self.most_in_flight = [], 0, 0
         self.lock = threading.Lock()
         self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
@@ -52,12 +57,9 @@ class FakeClient:
             self.calls.append(request)
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
-            error = self.errors.pop(0) if self.errors else None
         try:
             time.sleep(self.delay)
             content = request["messages"][-1]["content"]
-            if error is not None:
-                raise error
             if content == self.fail_on:
                 raise status_error(openai.BadRequestError, 400)
             return completion(f"answer to {content}")
@@ -71,47 +73,66 @@ def requests_for(*texts: str) -> list[dict]:
              "max_tokens": 8} for t in texts]
 
 
-def test_rate_limits_are_retried_with_growing_backoff_then_answered():
-    client = FakeClient([status_error(openai.RateLimitError, 429), status_error(openai.RateLimitError, 429)])
-    sleeps, stats = [], Counter()
-    answer = call_with_retries(client, requests_for("x")[0], max_retries=3, backoff=1.0, sleep=sleeps.append,
-                               stats=stats)
-    assert answer == {"content": "answer to x", "finish_reason": "stop"}
-    assert len(client.calls) == 3 and stats["sent"] == 3 and stats["retries"] == 2
-    assert 0.5 <= sleeps[0] < 1.0 and 1.0 <= sleeps[1] < 2.0  # backoff * 2^attempt, jittered in [0.5, 1)
+def scripted_client(statuses: list[tuple[int, dict]], max_retries: int, monkeypatch) -> tuple:
+    """A real openai client over a stand-in transport that answers with the given (status, headers) in turn,
+    then 200; its retry sleeps are recorded instead of slept."""
+    replies = list(statuses)
+
+    def handler(request):
+        status, headers = replies.pop(0) if replies else (200, {})
+        body = COMPLETION if status == 200 else {"error": {"message": "simulated", "type": "x"}}
+        return httpx2.Response(status, headers=headers, json=body)
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(openai._base_client.time, "sleep", sleeps.append)
+    client, stats = endpoint_client(URL, timeout=5, max_retries=max_retries, transport=httpx2.MockTransport(handler))
+    return client, stats, sleeps
 
 
-def test_retry_after_is_honoured_and_errors_that_cannot_heal_are_not_retried():
-    client = FakeClient([status_error(openai.RateLimitError, 429, {"retry-after": "0.25"})])
-    sleeps = []
-    call_with_retries(client, requests_for("x")[0], 3, 1.0, sleeps.append)
+def test_rate_limits_are_retried_by_the_client_with_growing_backoff_then_answered(monkeypatch):
+    client, stats, sleeps = scripted_client([(429, {}), (429, {})], 3, monkeypatch)
+    assert complete(client, requests_for("x")[0]) == {"content": "an answer", "finish_reason": "stop"}
+    assert stats["sent"] == 3  # the first try and two retries, counted on the wire
+    assert 0.375 <= sleeps[0] <= 0.5 and 0.75 <= sleeps[1] <= 1.0  # 0.5 s * 2^attempt, jittered down by <= 25 %
+
+
+def test_retry_after_is_honoured_and_errors_that_cannot_heal_are_not_retried(monkeypatch):
+    client, _, sleeps = scripted_client([(429, {"retry-after": "0.25"})], 3, monkeypatch)
+    complete(client, requests_for("x")[0])
     assert sleeps == [0.25]
-    client = FakeClient([status_error(openai.BadRequestError, 400)])
+    client, stats, sleeps = scripted_client([(400, {})], 3, monkeypatch)
     with pytest.raises(openai.BadRequestError):
-        call_with_retries(client, requests_for("x")[0], 3, 1.0, sleeps.append)
-    assert len(client.calls) == 1
+        complete(client, requests_for("x")[0])
+    assert stats["sent"] == 1 and sleeps == []
 
 
-def test_server_errors_give_up_after_max_retries():
-    client = FakeClient([status_error(openai.InternalServerError, 503)] * 5)
+def test_server_errors_give_up_after_max_retries(monkeypatch):
+    client, stats, _ = scripted_client([(503, {})] * 5, 2, monkeypatch)
     with pytest.raises(openai.InternalServerError):
-        call_with_retries(client, requests_for("x")[0], max_retries=2, backoff=0.0, sleep=lambda s: None)
-    assert len(client.calls) == 3
+        complete(client, requests_for("x")[0])
+    assert stats["sent"] == 3
+
+
+def test_a_key_in_the_url_is_refused():
+    with pytest.raises(SystemExit, match="OPENAI_API_KEY"):
+        endpoint_client("http://user:sk-secret@127.0.0.1:9/v1", timeout=5, max_retries=0)
 
 
 def test_a_repeated_run_sends_nothing_and_the_key_is_in_no_file(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
     cache = ResponseCache(tmp_path)
     reqs = requests_for("a", "b", "a", "c")  # "a" twice: sent once
-    answers, stats = complete_all(FakeClient(), URL, reqs, cache, 2, 0, 0.0)
+    client, stats = FakeClient(), Counter()
+    answers = complete_all(client, URL, reqs, cache, 2, stats)
     assert [a["content"] for a in answers] == ["answer to a", "answer to b", "answer to a", "answer to c"]
-    assert (stats["requests"], stats["sent"], stats["cache_hits"]) == (3, 3, 0)
-    client = FakeClient()
-    again, stats = complete_all(client, URL, reqs, cache, 2, 0, 0.0)
-    assert again == answers and client.calls == [] and (stats["sent"], stats["cache_hits"]) == (0, 3)
+    assert (stats["requests"], len(client.calls), stats["cache_hits"]) == (3, 3, 0)
+    client, stats = FakeClient(), Counter()
+    again = complete_all(client, URL, reqs, cache, 2, stats)
+    assert again == answers and client.calls == [] and stats["cache_hits"] == 3
     # Another endpoint is another request.
-    _, stats = complete_all(FakeClient(), "http://127.0.0.1:8/v1", reqs[:1], cache, 1, 0, 0.0)
-    assert stats["sent"] == 1
+    client = FakeClient()
+    complete_all(client, "http://127.0.0.1:8/v1", reqs[:1], cache, 1)
+    assert len(client.calls) == 1
     files = list(tmp_path.rglob("*.json"))
     assert len(files) == 4 and all("secret" not in f.read_text() for f in files)
     entry = json.loads(files[0].read_text())
@@ -140,7 +161,7 @@ def test_cache_entries_are_written_atomically(tmp_path, monkeypatch):
 @pytest.mark.parametrize("concurrency", [1, 3])
 def test_no_more_than_concurrency_requests_are_in_flight(tmp_path, concurrency):
     client = FakeClient(delay=0.05)
-    complete_all(client, URL, requests_for(*map(str, range(9))), ResponseCache(tmp_path), concurrency, 0, 0.0)
+    complete_all(client, URL, requests_for(*map(str, range(9))), ResponseCache(tmp_path), concurrency)
     assert len(client.calls) == 9 and client.most_in_flight == concurrency
 
 
@@ -149,10 +170,10 @@ def test_a_failed_request_stops_the_run_and_keeps_the_finished_ones(tmp_path):
     reqs = requests_for("a", "bad", "c", "d", "e", "f")
     first = FakeClient(delay=0.05, fail_on="bad")
     with pytest.raises(SystemExit, match="rerun to continue"):
-        complete_all(first, URL, reqs, cache, 1, 3, 0.0)
+        complete_all(first, URL, reqs, cache, 1)
     assert len(first.calls) <= 3  # a, bad and at most the one request already taken up when bad failed
-    client = FakeClient()
-    answers, stats = complete_all(client, URL, reqs, cache, 1, 3, 0.0)
+    client, stats = FakeClient(), Counter()
+    answers = complete_all(client, URL, reqs, cache, 1, stats)
     sent = [c["messages"][0]["content"] for c in client.calls]
     assert stats["cache_hits"] == len(first.calls) - 1 and "a" not in sent and sent[0] == "bad"
     assert [a["content"] for a in answers] == [f"answer to {t}" for t in ("a", "bad", "c", "d", "e", "f")]
@@ -227,6 +248,7 @@ def run_prompt(url: str, out: Path, cache: Path, capsys, *extra: str, sentences:
     return capsys.readouterr().out
 
 
+@slow
 @needs_mirror
 def test_prompting_a_llama_cpp_server_writes_outputs_and_metrics_and_caches(server, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-456")
@@ -240,7 +262,10 @@ def test_prompting_a_llama_cpp_server_writes_outputs_and_metrics_and_caches(serv
     assert set(metrics["test"]) >= {"strict", "exact", "partial", "type", "per_type"}
     assert metrics["diagnostics"]["test"]["documents"] == 3 and metrics["caps"]["max_new_tokens"] == 16
     assert len((out / "test.predictions.jsonl").read_text().splitlines()) == 3
-    assert "requests sent: 0, cache hits: 3" in run_prompt(server, out, cache, capsys, "--max_new_tokens", "16")
+    again = run_prompt(server, out, cache, capsys, "--max_new_tokens", "16")  # the stored outputs are reused
+    assert "requests sent: 0" in again and "3 of 3 outputs already there" in again
+    elsewhere = run_prompt(server, tmp_path / "out2", cache, capsys, "--max_new_tokens", "16")  # the cache answers
+    assert "requests sent: 0, cache hits: 3" in elsewhere
     assert "secret" not in log and not [f for f in [*out.iterdir(), *cache.rglob("*.json")] if "secret" in f.read_text()]
     table = subprocess.run([sys.executable, "eval/report.py", str(tmp_path)], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout
@@ -248,6 +273,7 @@ def test_prompting_a_llama_cpp_server_writes_outputs_and_metrics_and_caches(serv
                for row in table.splitlines())
 
 
+@slow
 @needs_mirror
 def test_a_sentence_cap_prompts_and_scores_only_the_documents_first_sentences(server, tmp_path):
     from data import registry
@@ -266,6 +292,7 @@ def test_a_sentence_cap_prompts_and_scores_only_the_documents_first_sentences(se
     assert metrics["test"]["strict"]["possible"] == sum(e.end <= end for e in doc.entities) < len(doc.entities)
 
 
+@slow
 @needs_mirror
 def test_constrained_few_shot_answers_from_the_server_always_parse(server, tmp_path, capsys):
     out = tmp_path / "out"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MIRROR, load_split, needs_mirror
-from data import download, registry
+from data import registry, sources
 from data.corpus import FormatError
 from data.stats import split_stats
 
@@ -125,13 +125,13 @@ def test_mirror_copy_is_checked(tmp_path, monkeypatch):
         (mirror / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(MIRROR / f, mirror / f)
     monkeypatch.setenv("NER_DATA", str(tmp_path / "data"))
-    monkeypatch.setattr(download, "_verified", set())
-    assert len(download.fetch("s800", mirror)) == 3
+    monkeypatch.setattr(registry, "_verified", set())
+    assert len(registry.fetch("s800", mirror)) == 3
     tampered = mirror / "s800/iob_biobert/test.tsv"
     tampered.write_bytes(tampered.read_bytes().replace(b"\tO\n", b"\tB\n", 1))
     (tmp_path / "data/s800/iob_biobert/test.tsv").unlink()
     with pytest.raises(RuntimeError, match="sha256"):
-        download.fetch("s800", mirror)
+        registry.fetch("s800", mirror)
     assert not (tmp_path / "data/s800/iob_biobert/test.tsv").exists()
 
 
@@ -161,11 +161,11 @@ def test_download_from_sources_over_http(tmp_path, monkeypatch):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setattr(download, "RAW_URL", f"http://127.0.0.1:{server.server_port}/{{repo}}/{{commit}}/{{path}}")
+        monkeypatch.setattr(sources, "RAW_URL", f"http://127.0.0.1:{server.server_port}/{{repo}}/{{commit}}/{{path}}")
         monkeypatch.setenv("NER_DATA", str(tmp_path / "data"))
-        monkeypatch.setattr(download, "_verified", set())
+        monkeypatch.setattr(registry, "_verified", set())
         for name in ("ncbi_disease", "pharmaconer"):
-            files = download.fetch(name)
+            files = registry.fetch(name)
             assert files and all(p.exists() for p in files)
         assert len(registry.load("pharmaconer", "dev")) == 250
     finally:

@@ -1,28 +1,17 @@
-"""The command-line scripts end to end: --help everywhere, stats JSON, JSONL conversion, the dictionary
-baseline and the results table."""
+"""The command-line scripts end to end: stats JSON, JSONL conversion, the dictionary baseline and the results
+table (every script's --help: tests/test_layout.py)."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
 
-import pytest
 
 from conftest import ROOT, load_split, needs_mirror
 from data.corpus import read_jsonl
 
-SCRIPTS = ["data/download.py", "data/stats.py", "data/convert.py", "data/brat2iob.py", "eval/evaluate.py",
-           "eval/report.py", "dictionary/main.py", "data/llm/instructions.py", "generative/prompt.py",
-           "generative/length_analysis.py", "bench/generation_speed.py"]
-
-
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=True)
-
-
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_help(script):
-    assert "usage:" in run(script, "--help").stdout
 
 
 @needs_mirror

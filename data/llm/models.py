@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 MINILM = "minilm"
 SMOLLM2 = "smollm2"
 MINILM_SEQ2SEQ = "minilm2minilm"
