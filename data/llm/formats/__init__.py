@@ -46,7 +46,7 @@ business, eval/diagnostics.py). The definition for each format is in its class d
 """
 from __future__ import annotations
 
-from data.llm.formats.base import OutputFormat, ParseResult, PlacedFormat, Unit
+from data.llm.formats.base import OutputFormat, ParseResult, PlacedFormat, Labelled
 from data.llm.formats.bio import BioFormat
 from data.llm.formats.json_array import JsonFormat
 from data.llm.formats.lists import ListFormat
@@ -59,7 +59,7 @@ FORMATS: dict[str, tuple[type[OutputFormat], dict]] = {
     "typed_short": (TypedLinesFormat, {"short": True}),
     "list": (ListFormat, {}),
 }
-__all__ = ["FORMATS", "OutputFormat", "ParseResult", "Unit", "get_format"]
+__all__ = ["FORMATS", "Labelled", "OutputFormat", "ParseResult", "get_format"]
 
 
 def get_format(name: str, nested: bool = False, **policies) -> OutputFormat:

@@ -18,7 +18,7 @@ from data.corpus import Document, Entity
 from data.llm.align import Mention, holds, place
 from data.text import tokenize
 
-Unit = Document | tuple[str, Sequence[Entity]]
+Labelled = Document | tuple[str, Sequence[Entity]]  # a text and its gold entities
 MAX_WORDS = 12  # longest mention candidate of a constraint, in input words
 DONE = ("done",)  # the machine key of the complete answer
 Alternative = tuple[str | tuple[str, ...], Hashable]  # (text, or pieces tokenised apart; next key)
@@ -62,11 +62,11 @@ class ParseResult:
 
 
 # --------------------------------------------------------------------------- shared pieces
-def unit_parts(unit: Unit) -> tuple[str, list[Entity]]:
+def labelled_parts(labelled: Labelled) -> tuple[str, list[Entity]]:
     """(text, entities) of a Document or of a (text, entities) pair."""
-    if isinstance(unit, Document):
-        return unit.text, list(unit.entities)
-    text, entities = unit
+    if isinstance(labelled, Document):
+        return labelled.text, list(labelled.entities)
+    text, entities = labelled
     return text, list(entities)
 
 
@@ -115,12 +115,12 @@ class OutputFormat:
             raise ValueError(f"discontinuous policy {discontinuous_policy!r} is not one of {DISCONTINUOUS_POLICIES}")
         self.discontinuous_policy = discontinuous_policy
 
-    def flatten(self, unit: Unit, types: Sequence[str], changes: Counter | None = None) -> list[Entity]:
-        """The entities this format can represent, as parse(serialise(unit)) returns them."""
+    def flatten(self, labelled: Labelled, types: Sequence[str], changes: Counter | None = None) -> list[Entity]:
+        """The entities this format can represent, as parse(serialise(labelled)) returns them."""
         raise NotImplementedError
 
-    def serialise(self, unit: Unit, types: Sequence[str], changes: Counter | None = None) -> str:
-        """The target text for the unit's gold entities (types must all be among `types`)."""
+    def serialise(self, labelled: Labelled, types: Sequence[str], changes: Counter | None = None) -> str:
+        """The target text for the gold entities of a text (types must all be among `types`)."""
         raise NotImplementedError
 
     def parse(self, model_text: str, doc_text: str, types: Sequence[str]) -> ParseResult:
@@ -184,10 +184,10 @@ class PlacedFormat(OutputFormat):
                 found.add(ent)
         return ParseResult(sorted(found), unparsed, well_formed, items, counts)
 
-    def _placed_flatten(self, unit: Unit, types: Sequence[str], changes: Counter | None) -> list[Entity]:
+    def _placed_flatten(self, labelled: Labelled, types: Sequence[str], changes: Counter | None) -> list[Entity]:
         """What a format without offsets gives back: contiguous, deduplicated, re-placed by data.llm.align."""
         changes = Counter() if changes is None else changes
-        text, entities = unit_parts(unit)
+        text, entities = labelled_parts(labelled)
         check_types(entities, types)
         flat = contiguous_entities(text, entities, self.discontinuous_policy, changes)
         placements = place(text, [Mention(e.text, e.type) for e in flat], self.nested)

@@ -8,8 +8,8 @@ from typing import Hashable, Sequence
 
 from data.bio import OVERLAP_POLICIES, from_bio, to_bio
 from data.corpus import Document, Entity
-from data.llm.formats.base import (DONE, MAX_WORDS, Alternative, Item, Machine, OutputFormat, ParseResult, Unit,
-                                   check_types, gbnf_literal, unit_parts)
+from data.llm.formats.base import (DONE, MAX_WORDS, Alternative, Item, Machine, OutputFormat, ParseResult, Labelled,
+                                   check_types, gbnf_literal, labelled_parts)
 from data.text import tokenize
 _BIO_LINE = re.compile(r"(?P<word>.+?)(?:\s*:\s*|\s+)(?P<tag>[^\s:]+)")
 
@@ -37,20 +37,20 @@ class BioFormat(OutputFormat):
             raise ValueError(f"mode must be 'strict' or 'lenient', got {mode!r}")
         self.overlap_policy, self.mode = overlap_policy, mode
 
-    def _tags(self, unit: Unit, types: Sequence[str], changes: Counter | None) -> tuple[str, list, list[str]]:
-        text, entities = unit_parts(unit)
+    def _tags(self, labelled: Labelled, types: Sequence[str], changes: Counter | None) -> tuple[str, list, list[str]]:
+        text, entities = labelled_parts(labelled)
         check_types(entities, types)
         words = tokenize(text)
         doc = Document("unit", text, entities, sentences=[(0, len(text))] if words else [], tokens=words)
         tags = to_bio(doc, self.overlap_policy, self.discontinuous_policy, changes)
         return text, words, tags[0] if words else []
 
-    def flatten(self, unit: Unit, types: Sequence[str], changes: Counter | None = None) -> list[Entity]:
-        text, words, tags = self._tags(unit, types, changes)
+    def flatten(self, labelled: Labelled, types: Sequence[str], changes: Counter | None = None) -> list[Entity]:
+        text, words, tags = self._tags(labelled, types, changes)
         return sorted(from_bio(words, tags, text))
 
-    def serialise(self, unit: Unit, types: Sequence[str], changes: Counter | None = None) -> str:
-        text, words, tags = self._tags(unit, types, changes)
+    def serialise(self, labelled: Labelled, types: Sequence[str], changes: Counter | None = None) -> str:
+        text, words, tags = self._tags(labelled, types, changes)
         return "\n".join(f"{text[s:e]} {tag}" for (s, e), tag in zip(words, tags))
 
     def parse(self, model_text: str, doc_text: str, types: Sequence[str]) -> ParseResult:

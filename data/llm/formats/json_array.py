@@ -6,9 +6,9 @@ from collections import Counter
 from typing import Hashable, Sequence
 
 from data.corpus import Entity
-from data.llm.formats.base import (DONE, MAX_WORDS, Alternative, Machine, ParseResult, PlacedFormat, Unit,
+from data.llm.formats.base import (DONE, MAX_WORDS, Alternative, Machine, ParseResult, PlacedFormat, Labelled,
                                    alternation, candidates, check_types, contiguous_entities, is_span, json_string,
-                                   unit_parts)
+                                   labelled_parts)
 from data.text import tokenize
 class JsonFormat(PlacedFormat):
     """A JSON array of {"text", "type", "start", "end"} objects in text order (seed 1).
@@ -23,15 +23,15 @@ class JsonFormat(PlacedFormat):
 
     name = "json"
 
-    def flatten(self, unit: Unit, types: Sequence[str], changes: Counter | None = None) -> list[Entity]:
-        text, entities = unit_parts(unit)
+    def flatten(self, labelled: Labelled, types: Sequence[str], changes: Counter | None = None) -> list[Entity]:
+        text, entities = labelled_parts(labelled)
         check_types(entities, types)
         return contiguous_entities(text, entities, self.discontinuous_policy,
                                     Counter() if changes is None else changes)
 
-    def serialise(self, unit: Unit, types: Sequence[str], changes: Counter | None = None) -> str:
+    def serialise(self, labelled: Labelled, types: Sequence[str], changes: Counter | None = None) -> str:
         return json.dumps([{"text": e.text, "type": e.type, "start": e.start, "end": e.end}
-                           for e in self.flatten(unit, types, changes)], ensure_ascii=False)
+                           for e in self.flatten(labelled, types, changes)], ensure_ascii=False)
 
     def parse(self, model_text: str, doc_text: str, types: Sequence[str]) -> ParseResult:
         counts: Counter = Counter()

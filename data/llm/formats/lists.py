@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any, Hashable, Sequence
 
 from data.corpus import Entity
-from data.llm.formats.base import (DONE, MAX_WORDS, Alternative, Machine, ParseResult, PlacedFormat, Unit,
+from data.llm.formats.base import (DONE, MAX_WORDS, Alternative, Machine, ParseResult, PlacedFormat, Labelled,
                                    alternation, candidates, gbnf_literal, json_string)
 _STRING_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'')
 _DICT_ENTRY = re.compile(r'(["\'])(?P<key>[^"\'\n]*)\1\s*:\s*\[(?P<body>[^\]]*)\]?')
@@ -28,11 +28,11 @@ class ListFormat(PlacedFormat):
 
     name = "list"
 
-    def flatten(self, unit: Unit, types: Sequence[str], changes: Counter | None = None) -> list[Entity]:
-        return self._placed_flatten(unit, types, changes)
+    def flatten(self, labelled: Labelled, types: Sequence[str], changes: Counter | None = None) -> list[Entity]:
+        return self._placed_flatten(labelled, types, changes)
 
-    def serialise(self, unit: Unit, types: Sequence[str], changes: Counter | None = None) -> str:
-        entities = self.flatten(unit, types, changes)
+    def serialise(self, labelled: Labelled, types: Sequence[str], changes: Counter | None = None) -> str:
+        entities = self.flatten(labelled, types, changes)
         by_type = {t: [e.text for e in entities if e.type == t] for t in types}
         return json.dumps(by_type[types[0]] if len(types) == 1 else by_type, ensure_ascii=False)
 

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Hashable, Sequence
 
 from data.corpus import Entity
-from data.llm.formats.base import (DONE, MAX_WORDS, Alternative, Machine, ParseResult, PlacedFormat, Unit,
+from data.llm.formats.base import (DONE, MAX_WORDS, Alternative, Machine, ParseResult, PlacedFormat, Labelled,
                                    alternation, candidates, gbnf_literal)
 
 _DECODER = json.JSONDecoder()
@@ -26,11 +26,11 @@ class TypedLinesFormat(PlacedFormat):
         self.short = short
         self.name = "typed_short" if short else "typed"
 
-    def flatten(self, unit: Unit, types: Sequence[str], changes: Counter | None = None) -> list[Entity]:
-        return self._placed_flatten(unit, types, changes)
+    def flatten(self, labelled: Labelled, types: Sequence[str], changes: Counter | None = None) -> list[Entity]:
+        return self._placed_flatten(labelled, types, changes)
 
-    def serialise(self, unit: Unit, types: Sequence[str], changes: Counter | None = None) -> str:
-        entities = self.flatten(unit, types, changes)
+    def serialise(self, labelled: Labelled, types: Sequence[str], changes: Counter | None = None) -> str:
+        entities = self.flatten(labelled, types, changes)
         lines = []
         for t in types:
             mentions = [e.text for e in entities if e.type == t]
