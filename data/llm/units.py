@@ -91,6 +91,20 @@ def unit_entities(doc: Document, span: Span, changes: Counter) -> list[Entity]:
     return out
 
 
+def unit_documents(docs: Sequence[Document], level: str = "sentence", max_sentences: int = 10,
+                   respect_entities: bool = True, changes: Counter | None = None) -> dict[str, Document]:
+    """Every non-blank unit as a document of its own, under the id make_units gives it (entities relative to
+    the unit): what example retrieval compares and shows."""
+    changes = Counter() if changes is None else changes
+    out = {}
+    for doc in docs:
+        for k, span in enumerate(unit_spans(doc, level, max_sentences, respect_entities=respect_entities)):
+            text = doc.text[span[0]:span[1]]
+            if text.strip():
+                out[f"{doc.id}/{k}"] = Document(f"{doc.id}/{k}", text, unit_entities(doc, span, changes))
+    return out
+
+
 def make_units(docs: Sequence[Document], types: Sequence[str], fmt: OutputFormat, level: str = "sentence",
                per_type: bool = False, max_sentences: int = 10, stride: int | None = None,
                respect_entities: bool = True, changes: Counter | None = None) -> list[Unit]:
