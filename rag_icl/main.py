@@ -22,6 +22,11 @@ exact, partial, type) beside seed 3's own view, the lower-cased string sets per 
 (`string_sets`). Local generation is greedy and batched (data/llm/generation.py); an endpoint gets the
 same requests as generative/prompt.py (data/llm/endpoint.py: cache, the client's retries).
 
+DMCR (--repair_model): only the answers that do not parse in the list format go to the repair model, with the
+text and a rewrite instruction (data/llm/prompts.repair; --constrained applies to it too); the raw answers
+stay in test.outputs.jsonl, the rewrites go to test.repaired.jsonl, the scores are of the repaired answers,
+and metrics.json's "dmcr" gives parse rate, strict F1 and hallucinated mentions before and after.
+
 Writes to --output_dir/<task>/seed<N>/, per task and seed: test.outputs.jsonl (raw answers, resumable, refused
 if made with other settings), test.predictions.jsonl and metrics.json (eval/report.py reads it); and
 --output_dir/<task>/summary.json with the mean and standard deviation over seeds of strict and string-set
@@ -42,6 +47,7 @@ from data.llm.examples import STRATEGIES, Example, random_examples, read_selecti
 from data.llm.formats import get_format
 from data.llm.generation import PredictionStore, load_generator, load_tokenizer
 from data.llm.prompts import chat, few_shot, instruction
+from data.llm.prompts import repair as repair_prompt
 from data.llm.units import BudgetRule, Unit, UnitSplit, make_units
 from data.text import first_sentences
 from eval.answers import score_answers
@@ -83,6 +89,9 @@ class Args:
     max_retries: int = field(default=5, metadata={"help": "endpoint: retries of one request (the openai client's)"})
     timeout: float = field(default=120.0, metadata={"help": "endpoint: seconds per request"})
     cache_dir: Path = field(default=ROOT / ".cache" / "prompts", metadata={"help": "endpoint answers, one file each"})
+    repair_model: str | None = field(default=None, metadata={
+        "help": "DMCR: answers that do not parse go to this model (local, or the endpoint's model name with "
+                "--base-url), with the text and a rewrite instruction; the same as --model_name reuses it"})
     overwrite: bool = field(default=False, metadata={"help": "answer afresh even if outputs exist"})
 
 
@@ -120,7 +129,54 @@ def training_unit(args: Args, example: Example, entity_type: str) -> str:
     return f"{example.id}/0/{entity_type}" if args.unit == "document" else f"{example.id}/{entity_type}"
 
 
-def run_seed(args: Args, task: str, seed: int, split: UnitSplit, train: list[Unit], model, tokenizer) -> dict:
+def answer(args: Args, split: UnitSplit, model_name: str, model, tokenizer, store: PredictionStore,
+           seed: int) -> dict[str, str]:
+    """Every unit's raw answer: from the local model (batched, greedy) or the endpoint, through the store."""
+    if not args.base_url:
+        return split.generate(model, tokenizer, args.batch_size, args.constrained, store)
+    client, stats = endpoint_client(args.base_url, args.timeout, args.max_retries)
+    todo = [k for k, i in enumerate(split.ids) if i not in store]
+    requests = requests_for(split, model_name, seed, args.constrained, todo)
+    answers = complete_all(client, args.base_url, requests, ResponseCache(args.cache_dir), args.concurrency, stats)
+    store.add([{"id": split.ids[k], "output": a["content"], "max_new_tokens": split.budgets[k]}
+               for k, a in zip(todo, answers)])
+    done = store.outputs()
+    return {i: done[i] for i in split.ids}
+
+
+def repair(args: Args, split: UnitSplit, outputs: dict[str, str], seed: int, settings: dict, out: Path,
+           repairer: tuple) -> dict[str, str]:
+    """DMCR: the answers that do not parse, rewritten by the repair model (data/llm/prompts.repair); the raw
+    answers stay in the outputs file, the rewrites go to `{split}.repaired.jsonl`."""
+    model, tokenizer = repairer
+    broken = [k for k, u in enumerate(split.units)
+              if not split.fmt.parse(outputs[u.id], u.input, split.types).well_formed]
+    prompts = [repair_prompt(split.types, split.fmt, split.units[k].input, outputs[split.units[k].id]) for k in broken]
+    if model is not None:
+        prompts = [chat(tokenizer, p) for p in prompts]
+    units = [split.units[k] for k in broken]
+    to_repair = UnitSplit(split.name, split.docs, units, split.fmt, split.types, [split.budgets[k] for k in broken],
+                          prompts)
+    store = PredictionStore(out / f"{args.split}.repaired.jsonl", {**settings, "repair_model": args.repair_model},
+                            args.overwrite)
+    repaired = answer(args, to_repair, args.repair_model, model, tokenizer, store, seed) if units else {}
+    print(f"  DMCR: {len(units):,} of {len(split.units):,} answers did not parse and were rewritten by "
+          f"{args.repair_model}")
+    return {**outputs, **repaired}
+
+
+def dmcr_report(repair_model: str, before, after) -> dict:
+    """Parse rate, strict F1 and hallucinated mentions before and after the repair."""
+    def numbers(scored) -> dict:
+        d = scored.diagnostics
+        return {"parse_rate": d["parse_rate"], "strict_f1": scored.scores["strict"]["f1"],
+                "hallucinated": d["counts"].get("hallucinated", 0), "mentions": d["mentions"]}
+
+    return {"repair_model": repair_model, "before": numbers(before), "after": numbers(after)}
+
+
+def run_seed(args: Args, task: str, seed: int, split: UnitSplit, train: list[Unit], model, tokenizer,
+             repairer: tuple) -> dict:
     """Prompt every unit with its examples, store, place and score the answers of one seed."""
     out = args.output_dir / task / f"seed{seed}"
     by_id = {t.id: t for t in train}
@@ -135,16 +191,13 @@ def run_seed(args: Args, task: str, seed: int, split: UnitSplit, train: list[Uni
                 "task": task, "seed": seed,
                 "prompts_sha256": hashlib.sha256("\0".join(split.prompts).encode()).hexdigest()}
     store = PredictionStore(out / f"{args.split}.outputs.jsonl", settings, args.overwrite)
-    if args.base_url:
-        client, stats = endpoint_client(args.base_url, args.timeout, args.max_retries)
-        todo = [k for k, i in enumerate(split.ids) if i not in store]
-        requests = requests_for(split, args.model_name, seed, args.constrained, todo)
-        answers = complete_all(client, args.base_url, requests, ResponseCache(args.cache_dir), args.concurrency, stats)
-        store.add([{"id": split.ids[k], "output": a["content"], "max_new_tokens": split.budgets[k]}
-                   for k, a in zip(todo, answers)])
-    else:
-        split.generate(model, tokenizer, args.batch_size, args.constrained, store)
-    scored = score_answers(split, store.outputs())
+    outputs = answer(args, split, args.model_name, model, tokenizer, store, seed)
+    scored = score_answers(split, outputs)
+    before = None
+    if args.repair_model:
+        before = scored
+        outputs = repair(args, split, outputs, seed, settings, out, repairer)
+        scored = score_answers(split, outputs)
     write_jsonl(scored.predictions, out / f"{args.split}.predictions.jsonl", with_text=False)
     metrics = {"method": f"rag_icl:{args.strategy}", "model": args.model_name, "dataset": task, "format": "list",
                "shots": 0 if args.strategy == "zero_shot" else args.shots, "constrained": args.constrained,
@@ -153,6 +206,8 @@ def run_seed(args: Args, task: str, seed: int, split: UnitSplit, train: list[Uni
                "diagnostics": {args.split: scored.diagnostics},
                "examples_per_unit": dict(sorted(Counter(len(v) for v in examples.values()).items())),
                "examples": {u: [e.id for e in v] for u, v in examples.items()}}
+    if before is not None:
+        metrics["dmcr"] = dmcr_report(args.repair_model, before, scored)
     write_metrics(out, metrics)
     print_scores(f"{task} seed {seed} {args.split}", scored.scores,
                  f"seed 3's string-set F1 {metrics['string_sets']['f1']:.4f}",
@@ -168,6 +223,9 @@ def main(args: Args) -> dict[str, dict]:
     if not args.base_url:
         model, tokenizer = load_generator(args.model_name)
     sizing = tokenizer or load_tokenizer(args.model_name, encoder_decoder=False)
+    repairer = (None, None)
+    if args.repair_model and not args.base_url:
+        repairer = (model, tokenizer) if args.repair_model == args.model_name else load_generator(args.repair_model)
     seeds = args.seeds if args.strategy in ("fers", "ders") else args.seeds[:1]
     summaries = {}
     for task in tasks_of(args.one_dataset, args.datasets_path):
@@ -184,7 +242,7 @@ def main(args: Args) -> dict[str, dict]:
         split = UnitSplit(args.split, docs, units, fmt, types, rule.budgets(sizing, units, args.max_new_tokens))
         print(f"{task} {args.split}: {len(docs):,} documents, {len(units):,} prompts; {args.strategy}, "
               f"{args.shots} shots, seeds {seeds}")
-        runs = [run_seed(args, task, seed, split, train, model, tokenizer) for seed in seeds]
+        runs = [run_seed(args, task, seed, split, train, model, tokenizer, repairer) for seed in seeds]
         summaries[task] = {"method": f"rag_icl:{args.strategy}", "model": args.model_name, "dataset": task,
                            "shots": args.shots, "seeds": seeds, "units_changed": dict(changes),
                            "strict_f1": spread([r[args.split]["strict"]["f1"] for r in runs]),

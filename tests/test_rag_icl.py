@@ -165,3 +165,26 @@ def test_in_context_ner_scores_what_eval_evaluate_scores(strategy, tmp_path):
                      "--json", str(tmp_path / f"{task}.scores.json"))
         assert scored.returncode == 0, scored.stderr
         assert json.loads((tmp_path / f"{task}.scores.json").read_text()) == metrics["test"]
+
+
+@slow
+def test_dmcr_rewrites_only_the_answers_that_do_not_parse(smollm2, tmp_path):
+    from data.llm.formats import get_format
+    from data.llm.units import UnitSplit, make_units
+    from rag_icl import main
+
+    docs = [Document(d.id, d.text, [e for e in d.entities if e.type == "Disease"])
+            for d in read_jsonl(FIXTURE / "test.jsonl")]
+    fmt = get_format("list")
+    units = make_units(docs, ("Disease",), fmt, "document", per_type=True, max_sentences=100, respect_entities=False)
+    split = UnitSplit("test", docs, units, fmt, ("Disease",), [16] * len(units))
+    outputs = {units[0].id: '["heart failure"]', units[1].id: "I cannot answer that.", units[2].id: '["Colon cancer"'}
+    args = main.parse_args(["--one_dataset", "fixture", "--output_dir", str(tmp_path), "--repair_model", "smollm2",
+                            "--constrained", "True"])
+    repaired = main.repair(args, split, outputs, 1, {"test": True}, tmp_path, smollm2)
+    rewritten = [json.loads(line)["id"] for line in (tmp_path / "test.repaired.jsonl").read_text().splitlines()]
+    assert sorted(rewritten) == sorted([units[1].id, units[2].id])  # the well-formed answer is left alone
+    assert repaired[units[0].id] == outputs[units[0].id]
+    assert all(fmt.parse(repaired[u.id], u.input, ("Disease",)).well_formed for u in units)
+    hallucinated = sum(fmt.parse(repaired[u.id], u.input, ("Disease",)).hallucinated for u in units)
+    assert hallucinated == 0

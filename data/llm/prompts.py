@@ -7,6 +7,7 @@ difference between methods never comes from a prompt written twice.
   prompt        PROMPT filled with an instruction and one input text (the answer follows it): what
                 fine-tuned models are trained and run on
   few_shot      the instruction, k solved examples in PROMPT's sections, then the query (seed 2)
+  repair        seed 3's DMCR: an answer that did not parse, and the text it was about, to be rewritten
   chat          a user turn in the tokenizer's chat template, for prompting instruct models
 """
 from __future__ import annotations
@@ -39,6 +40,18 @@ def few_shot(instruction_text: str, examples: Sequence[tuple[str, str]], input_t
     the query reads as one more of them and the model's answer follows it."""
     solved = "".join(EXAMPLE.format(input=text) + answer + "\n\n" for text, answer in examples)
     return TASK.format(instruction=instruction_text) + solved + EXAMPLE.format(input=input_text)
+
+
+REPAIR = "### Instruction:\n{instruction}\n\n### Text:\n{input}\n\n### Answer to rewrite:\n{answer}\n\n### Answer:\n"
+
+
+def repair(types: Sequence[str], fmt: OutputFormat, input_text: str, answer: str) -> str:
+    """A prompt asking a (second) model to rewrite a malformed answer in the format (seed 3's DMCR): the format's
+    explanation, the text and the broken answer; the rewritten answer follows."""
+    task = (f"The answer below was meant to list the mentions of {', '.join(types)} in the text, but it is not "
+            f"written in the required format. Rewrite it in that format, keeping only mentions that are written in "
+            f"the text exactly as in the text.\n{fmt.explain(types)}")
+    return REPAIR.format(instruction=task, input=input_text, answer=answer)
 
 
 def chat(tokenizer, user_text: str) -> str:
