@@ -17,7 +17,8 @@ from conftest import ROOT
 
 METHODS = ("encoders", "decoders", "generative", "continual", "dictionary", "rag_icl", "dfpo")
 PACKAGES = ("data", "eval", "bench", *METHODS)
-BENCH_TIMES = {"bench/encoder_speed.py": {"encoders"}, "bench/encoder_accuracy.py": {"encoders"}}
+BENCH_TIMES = {"bench/encoder_speed.py": {"encoders"}, "bench/encoder_accuracy.py": {"encoders"},
+               "bench/retrieval.py": {"rag_icl"}}
 
 
 def sources() -> list[Path]:

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURE, ROOT, needs_mirror, slow
+from conftest import FIXTURE, ROOT, launched, needs_mirror, slow
 from data.corpus import Document, Entity, FormatError, read_jsonl
 from data.llm.examples import (Example, ExampleIndex, coverage, random_examples, read_selection, retrieve_and_rerank,
                                write_selection)
@@ -188,3 +188,28 @@ def test_dmcr_rewrites_only_the_answers_that_do_not_parse(smollm2, tmp_path):
     assert all(fmt.parse(repaired[u.id], u.input, ("Disease",)).well_formed for u in units)
     hallucinated = sum(fmt.parse(repaired[u.id], u.input, ("Disease",)).hallucinated for u in units)
     assert hallucinated == 0
+
+
+def test_seed3_launcher_runs_every_strategy_with_the_papers_settings():
+    runs = launched("rag_icl/run_seed3.sh", PROFILE="paper", DATASETS="bc5cdr")
+    best = [r[0] for r in runs if hasattr(r[0], "rerank_model_path")]
+    assert [(b.rerank_model_path, b.k, b.top_n, b.score_threshold) for b in best] == \
+        [(None, 30, 10, 0.79), ("BAAI/bge-reranker-v2-m3", 30, 10, 0.79)]
+    assert {b.embedding_model_path for b in best} == {"BAAI/bge-m3"}
+    icl = [r[0] for r in runs if hasattr(r[0], "strategy")]
+    assert {(a.strategy, a.shots) for a in icl} == {("zero_shot", 1)} | {
+        (s, n) for s in ("fers", "ders", "rag") for n in (1, 2, 3, 4, 5, 10)}
+    assert all(a.model_name == "google/gemma-2-9b-it" and a.seeds == list(range(42, 52)) for a in icl)
+    assert all(a.examples.name == "best_example.json" for a in icl if a.strategy == "rag")
+
+
+@slow
+@needs_mirror
+def test_the_retrieval_bench_compares_strategies_on_a_corpus(tmp_path):
+    done = run("bench/retrieval.py", "--parts", "quality", "--datasets", "ncbi_disease", "--max_eval_docs", "20",
+               "--resamples", "200", "--json", str(tmp_path / "r.json"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    quality = json.loads((tmp_path / "r.json").read_text())["quality"]["ncbi_disease"]
+    assert set(quality["coverage"]) == {"fers", "ders", "kate"} and quality["documents"] <= 20
+    difference = quality["kate_minus_ders"]
+    assert difference["ci95"][0] <= difference["mean"] <= difference["ci95"][1]

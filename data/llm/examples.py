@@ -35,7 +35,11 @@ from data.llm.models import resolve
 STRATEGIES = ("zero_shot", "fers", "ders", "kate", "rag")
 SEARCH_TYPES = ("similarity", "mmr", "similarity_score_threshold")
 INDEX_KINDS = ("flat", "hnsw")
-HNSW_NEIGHBOURS = 32  # FAISS HNSW graph degree (M)
+# FAISS HNSW: graph degree, candidates kept while building, and while searching. On the training sentences of
+# BC5CDR and NCBI-disease (9,704, MiniLM) and 10 noisy copies of them, 1,000 queries for their 30 nearest:
+# building with 40 candidates and searching 64 reached recall@30 0.986 at 1x but 0.866 at 10x; building with
+# 200 reached 0.989 and 0.962, a query costing 1.65x as much at 10x as at 1x (exact search: 7.6x).
+HNSW_NEIGHBOURS, HNSW_BUILD_DEPTH, HNSW_SEARCH_DEPTH = 32, 200, 64
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ def hnsw_copy(flat):
     import faiss
 
     index = faiss.IndexHNSWFlat(flat.d, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction, index.hnsw.efSearch = HNSW_BUILD_DEPTH, HNSW_SEARCH_DEPTH
     index.add(flat.reconstruct_n(0, flat.ntotal))
     return index
 
