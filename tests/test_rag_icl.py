@@ -213,3 +213,31 @@ def test_the_retrieval_bench_compares_strategies_on_a_corpus(tmp_path):
     assert set(quality["coverage"]) == {"fers", "ders", "kate"} and quality["documents"] <= 20
     difference = quality["kate_minus_ders"]
     assert difference["ci95"][0] <= difference["mean"] <= difference["ci95"][1]
+
+
+@slow
+def test_a_killed_run_resumes_to_the_same_outputs(tmp_path):
+    import signal
+    import time
+
+    argv = ["rag_icl/main.py", "--one_dataset", "fixture", "--datasets_path", str(FIXTURE), "--strategy", "ders",
+            "--shots", "1", "--seeds", "1", "--batch_size", "1", "--max_new_tokens", "16"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert run(*argv, "--output_dir", str(whole)).returncode == 0
+    outputs = parts / "fixture_chemical" / "seed1" / "test.outputs.jsonl"
+    proc = subprocess.Popen([sys.executable, *argv, "--output_dir", str(parts)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (outputs.exists() and outputs.read_text().count("\n") >= 1) and proc.poll() is None:
+        assert time.time() < deadline, "no answer stored within 5 minutes"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert outputs.read_text().count("\n") < 3  # killed before the task's three answers were all stored
+    assert run(*argv, "--output_dir", str(parts)).returncode == 0
+    for task in ("fixture_chemical", "fixture_disease"):
+        stored = [(d / task / "seed1" / "test.outputs.jsonl").read_text().splitlines() for d in (whole, parts)]
+        answers = [{json.loads(line)["id"]: json.loads(line)["output"] for line in lines} for lines in stored]
+        assert answers[0] == answers[1]
+        scores = [json.loads((d / task / "seed1" / "metrics.json").read_text())["test"] for d in (whole, parts)]
+        assert scores[0] == scores[1]
