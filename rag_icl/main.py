@@ -23,9 +23,10 @@ exact, partial, type) beside seed 3's own view, the lower-cased string sets per 
 same requests as generative/prompt.py (data/llm/endpoint.py: cache, the client's retries).
 
 DMCR (--repair_model): only the answers that do not parse in the list format go to the repair model, with the
-text and a rewrite instruction (data/llm/prompts.repair; --constrained applies to it too); the raw answers
-stay in test.outputs.jsonl, the rewrites go to test.repaired.jsonl, the scores are of the repaired answers,
-and metrics.json's "dmcr" gives parse rate, strict F1 and hallucinated mentions before and after.
+text and a rewrite instruction (data/llm/prompts.repair), constrained unless --repair_constrained False; the
+raw answers stay in test.outputs.jsonl, the rewrites go to test.repaired.jsonl, the scores are of the
+repaired answers, and metrics.json's "dmcr" gives parse rate, strict F1 and hallucinated mentions before and
+after.
 
 Writes to --output_dir/<task>/seed<N>/, per task and seed: test.outputs.jsonl (raw answers, resumable, refused
 if made with other settings), test.predictions.jsonl and metrics.json (eval/report.py reads it); and
@@ -92,6 +93,8 @@ class Args:
     repair_model: str | None = field(default=None, metadata={
         "help": "DMCR: answers that do not parse go to this model (local, or the endpoint's model name with "
                 "--base-url), with the text and a rewrite instruction; the same as --model_name reuses it"})
+    repair_constrained: bool = field(default=True, metadata={
+        "help": "DMCR's rewrites go through the format's constraint (data/llm/constraints.py), so they parse"})
     overwrite: bool = field(default=False, metadata={"help": "answer afresh even if outputs exist"})
 
 
@@ -129,14 +132,14 @@ def training_unit(args: Args, example: Example, entity_type: str) -> str:
     return f"{example.id}/0/{entity_type}" if args.unit == "document" else f"{example.id}/{entity_type}"
 
 
-def answer(args: Args, split: UnitSplit, model_name: str, model, tokenizer, store: PredictionStore,
-           seed: int) -> dict[str, str]:
+def answer(args: Args, split: UnitSplit, model_name: str, model, tokenizer, store: PredictionStore, seed: int,
+           constrained: bool) -> dict[str, str]:
     """Every unit's raw answer: from the local model (batched, greedy) or the endpoint, through the store."""
     if not args.base_url:
-        return split.generate(model, tokenizer, args.batch_size, args.constrained, store)
+        return split.generate(model, tokenizer, args.batch_size, constrained, store)
     client, stats = endpoint_client(args.base_url, args.timeout, args.max_retries)
     todo = [k for k, i in enumerate(split.ids) if i not in store]
-    requests = requests_for(split, model_name, seed, args.constrained, todo)
+    requests = requests_for(split, model_name, seed, constrained, todo)
     answers = complete_all(client, args.base_url, requests, ResponseCache(args.cache_dir), args.concurrency, stats)
     store.add([{"id": split.ids[k], "output": a["content"], "max_new_tokens": split.budgets[k]}
                for k, a in zip(todo, answers)])
@@ -159,7 +162,8 @@ def repair(args: Args, split: UnitSplit, outputs: dict[str, str], seed: int, set
                           prompts)
     store = PredictionStore(out / f"{args.split}.repaired.jsonl", {**settings, "repair_model": args.repair_model},
                             args.overwrite)
-    repaired = answer(args, to_repair, args.repair_model, model, tokenizer, store, seed) if units else {}
+    repaired = answer(args, to_repair, args.repair_model, model, tokenizer, store, seed,
+                      args.repair_constrained) if units else {}
     print(f"  DMCR: {len(units):,} of {len(split.units):,} answers did not parse and were rewritten by "
           f"{args.repair_model}")
     return {**outputs, **repaired}
@@ -191,7 +195,7 @@ def run_seed(args: Args, task: str, seed: int, split: UnitSplit, train: list[Uni
                 "task": task, "seed": seed,
                 "prompts_sha256": hashlib.sha256("\0".join(split.prompts).encode()).hexdigest()}
     store = PredictionStore(out / f"{args.split}.outputs.jsonl", settings, args.overwrite)
-    outputs = answer(args, split, args.model_name, model, tokenizer, store, seed)
+    outputs = answer(args, split, args.model_name, model, tokenizer, store, seed, args.constrained)
     scored = score_answers(split, outputs)
     before = None
     if args.repair_model:

@@ -179,8 +179,8 @@ def test_dmcr_rewrites_only_the_answers_that_do_not_parse(smollm2, tmp_path):
     units = make_units(docs, ("Disease",), fmt, "document", per_type=True, max_sentences=100, respect_entities=False)
     split = UnitSplit("test", docs, units, fmt, ("Disease",), [16] * len(units))
     outputs = {units[0].id: '["heart failure"]', units[1].id: "I cannot answer that.", units[2].id: '["Colon cancer"'}
-    args = main.parse_args(["--one_dataset", "fixture", "--output_dir", str(tmp_path), "--repair_model", "smollm2",
-                            "--constrained", "True"])
+    args = main.parse_args(["--one_dataset", "fixture", "--output_dir", str(tmp_path), "--repair_model", "smollm2"])
+    assert args.repair_constrained and not args.constrained  # the rewrites are constrained by default
     repaired = main.repair(args, split, outputs, 1, {"test": True}, tmp_path, smollm2)
     rewritten = [json.loads(line)["id"] for line in (tmp_path / "test.repaired.jsonl").read_text().splitlines()]
     assert sorted(rewritten) == sorted([units[1].id, units[2].id])  # the well-formed answer is left alone
