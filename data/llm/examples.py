@@ -38,7 +38,7 @@ INDEX_KINDS = ("flat", "hnsw")
 # FAISS HNSW: graph degree, candidates kept while building, and while searching. On the training sentences of
 # BC5CDR and NCBI-disease (9,704, MiniLM) and 10 noisy copies of them, 1,000 queries for their 30 nearest:
 # building with 40 candidates and searching 64 reached recall@30 0.986 at 1x but 0.866 at 10x; building with
-# 200 reached 0.989 and 0.962, a query costing 1.65x as much at 10x as at 1x (exact search: 7.6x).
+# 200 reached 0.989 and 0.962, a query costing 1.6x as much at 10x as at 1x (exact search: 7.6-9.2x).
 HNSW_NEIGHBOURS, HNSW_BUILD_DEPTH, HNSW_SEARCH_DEPTH = 32, 200, 64
 
 
