@@ -28,10 +28,15 @@ raw answers stay in test.outputs.jsonl, the rewrites go to test.repaired.jsonl, 
 repaired answers, and metrics.json's "dmcr" gives parse rate, strict F1 and hallucinated mentions before and
 after.
 
-Writes to --output_dir/<task>/seed<N>/, per task and seed: test.outputs.jsonl (raw answers, resumable, refused
-if made with other settings), test.predictions.jsonl and metrics.json (eval/report.py reads it); and
---output_dir/<task>/summary.json with the mean and standard deviation over seeds of strict and string-set
-F1 (strategies without randomness run the first seed only: greedy decoding gives the same answers).
+Sampling: greedy by default; --temperature 0.5 --repeats 5 reproduces the seed's sampled evaluation (each
+prompt's own random stream, from the seed and the repeat, so a resumed run samples what an uninterrupted one
+does; an endpoint gets the temperature and the seed in its request), the spread then over seeds x repeats.
+
+Writes to --output_dir/<task>/seed<N>/ (seed<N>-r<R>/ when sampling), per task and run: test.outputs.jsonl (raw
+answers, resumable, refused if made with other settings), test.predictions.jsonl and metrics.json
+(eval/report.py reads it); and --output_dir/<task>/summary.json with the mean and standard deviation over runs
+of strict and string-set F1 (strategies without randomness run the first seed only: greedy decoding gives the
+same answers).
 """
 from __future__ import annotations
 
@@ -90,6 +95,9 @@ class Args:
     max_retries: int = field(default=5, metadata={"help": "endpoint: retries of one request (the openai client's)"})
     timeout: float = field(default=120.0, metadata={"help": "endpoint: seconds per request"})
     cache_dir: Path = field(default=ROOT / ".cache" / "prompts", metadata={"help": "endpoint answers, one file each"})
+    temperature: float = field(default=0.0, metadata={
+        "help": "0: greedy; above 0, sampled answers (seed 3 sampled at 0.5), --repeats per seed"})
+    repeats: int = field(default=1, metadata={"help": "with --temperature > 0: sampled runs per seed"})
     repair_model: str | None = field(default=None, metadata={
         "help": "DMCR: answers that do not parse go to this model (local, or the endpoint's model name with "
                 "--base-url), with the text and a rewrite instruction; the same as --model_name reuses it"})
@@ -133,13 +141,14 @@ def training_unit(args: Args, example: Example, entity_type: str) -> str:
 
 
 def answer(args: Args, split: UnitSplit, model_name: str, model, tokenizer, store: PredictionStore, seed: int,
-           constrained: bool) -> dict[str, str]:
-    """Every unit's raw answer: from the local model (batched, greedy) or the endpoint, through the store."""
+           constrained: bool, temperature: float = 0.0) -> dict[str, str]:
+    """Every unit's raw answer: from the local model (batched; greedy, or sampled with `seed`) or the endpoint,
+    through the store."""
     if not args.base_url:
-        return split.generate(model, tokenizer, args.batch_size, constrained, store)
+        return split.generate(model, tokenizer, args.batch_size, constrained, store, temperature, seed)
     client, stats = endpoint_client(args.base_url, args.timeout, args.max_retries)
     todo = [k for k, i in enumerate(split.ids) if i not in store]
-    requests = requests_for(split, model_name, seed, constrained, todo)
+    requests = requests_for(split, model_name, seed, constrained, todo, temperature)
     answers = complete_all(client, args.base_url, requests, ResponseCache(args.cache_dir), args.concurrency, stats)
     store.add([{"id": split.ids[k], "output": a["content"], "max_new_tokens": split.budgets[k]}
                for k, a in zip(todo, answers)])
@@ -179,10 +188,10 @@ def dmcr_report(repair_model: str, before, after) -> dict:
     return {"repair_model": repair_model, "before": numbers(before), "after": numbers(after)}
 
 
-def run_seed(args: Args, task: str, seed: int, split: UnitSplit, train: list[Unit], model, tokenizer,
+def run_seed(args: Args, task: str, seed: int, repeat: int, split: UnitSplit, train: list[Unit], model, tokenizer,
              repairer: tuple) -> dict:
     """Prompt every unit with its examples, store, place and score the answers of one seed."""
-    out = args.output_dir / task / f"seed{seed}"
+    out = args.output_dir / task / (f"seed{seed}" if args.temperature == 0 else f"seed{seed}-r{repeat}")
     by_id = {t.id: t for t in train}
     examples = selections(args, split.units, train, seed)
     shown = {u.id: [by_id[training_unit(args, e, split.types[0])] for e in examples[u.id]] for u in split.units}
@@ -192,10 +201,11 @@ def run_seed(args: Args, task: str, seed: int, split: UnitSplit, train: list[Uni
         split.prompts = [chat(tokenizer, p) for p in split.prompts]
     settings = {**{k: v for k, v in asdict(args).items() if k not in (
         "output_dir", "seeds", "batch_size", "concurrency", "max_retries", "timeout", "cache_dir", "overwrite")},
-                "task": task, "seed": seed,
+                "task": task, "seed": seed, "repeat": repeat,
                 "prompts_sha256": hashlib.sha256("\0".join(split.prompts).encode()).hexdigest()}
     store = PredictionStore(out / f"{args.split}.outputs.jsonl", settings, args.overwrite)
-    outputs = answer(args, split, args.model_name, model, tokenizer, store, seed, args.constrained)
+    outputs = answer(args, split, args.model_name, model, tokenizer, store, seed * 1000 + repeat, args.constrained,
+                     args.temperature)
     scored = score_answers(split, outputs)
     before = None
     if args.repair_model:
@@ -205,7 +215,8 @@ def run_seed(args: Args, task: str, seed: int, split: UnitSplit, train: list[Uni
     write_jsonl(scored.predictions, out / f"{args.split}.predictions.jsonl", with_text=False)
     metrics = {"method": f"rag_icl:{args.strategy}", "model": args.model_name, "dataset": task, "format": "list",
                "shots": 0 if args.strategy == "zero_shot" else args.shots, "constrained": args.constrained,
-               "unit": args.unit, "seed": seed, args.split: scored.scores,
+               "unit": args.unit, "seed": seed, "temperature": args.temperature, "repeat": repeat,
+               args.split: scored.scores,
                "string_sets": string_sets(split.docs, scored.predictions),
                "diagnostics": {args.split: scored.diagnostics},
                "examples_per_unit": dict(sorted(Counter(len(v) for v in examples.values()).items())),
@@ -213,7 +224,8 @@ def run_seed(args: Args, task: str, seed: int, split: UnitSplit, train: list[Uni
     if before is not None:
         metrics["dmcr"] = dmcr_report(args.repair_model, before, scored)
     write_metrics(out, metrics)
-    print_scores(f"{task} seed {seed} {args.split}", scored.scores,
+    label = f"{task} seed {seed}" + (f" repeat {repeat}" if args.temperature else "")
+    print_scores(f"{label} {args.split}", scored.scores,
                  f"seed 3's string-set F1 {metrics['string_sets']['f1']:.4f}",
                  f"parse rate {scored.diagnostics['parse_rate']}")
     return metrics
@@ -246,7 +258,9 @@ def main(args: Args) -> dict[str, dict]:
         split = UnitSplit(args.split, docs, units, fmt, types, rule.budgets(sizing, units, args.max_new_tokens))
         print(f"{task} {args.split}: {len(docs):,} documents, {len(units):,} prompts; {args.strategy}, "
               f"{args.shots} shots, seeds {seeds}")
-        runs = [run_seed(args, task, seed, split, train, model, tokenizer, repairer) for seed in seeds]
+        repeats = range(args.repeats if args.temperature > 0 else 1)
+        runs = [run_seed(args, task, seed, repeat, split, train, model, tokenizer, repairer)
+                for seed in seeds for repeat in repeats]
         summaries[task] = {"method": f"rag_icl:{args.strategy}", "model": args.model_name, "dataset": task,
                            "shots": args.shots, "seeds": seeds, "units_changed": dict(changes),
                            "strict_f1": spread([r[args.split]["strict"]["f1"] for r in runs]),

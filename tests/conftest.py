@@ -31,17 +31,17 @@ def load_split(name: str, split: str):
 
 @pytest.fixture
 def decoded_rows(monkeypatch) -> list[int]:
-    """The number of prompts (rows) of every batch data.llm.generation.greedy_decode is asked to complete."""
+    """The number of prompts (rows) of every batch data.llm.generation.decode_batch is asked to complete."""
     import data.llm.generation as generation
 
     rows: list[int] = []
-    original = generation.greedy_decode
+    original = generation.decode_batch
 
     def counted(model, input_ids, *args, **kwargs):
         rows.append(input_ids.shape[0])
         return original(model, input_ids, *args, **kwargs)
 
-    monkeypatch.setattr(generation, "greedy_decode", counted)
+    monkeypatch.setattr(generation, "decode_batch", counted)
     return rows
 
 

@@ -56,7 +56,7 @@ def test_prompts_sharing_an_instruction_reuse_its_cache_and_answer_as_if_alone(s
 
 
 def test_each_prompt_stops_at_its_own_budget_as_transformers_generate_would(smollm2):
-    """Rows leave the batch at different steps (greedy_decode drops them); the others must not notice."""
+    """Rows leave the batch at different steps (decode_batch drops them); the others must not notice."""
     model, tokenizer = smollm2
     budgets = [2, 9, 5, 1]
     out = generate(model, tokenizer, PROMPTS, budgets, batch_size=4)
@@ -147,7 +147,7 @@ def test_constrained_answers_parse_and_name_only_input_text(smollm2):
 
 
 def test_constrained_batches_equal_transformers_generate_with_the_logits_processor(smollm2):
-    """Constrained answers close and stop at different steps: batched through greedy_decode, they are what
+    """Constrained answers close and stop at different steps: batched through decode_batch, they are what
     transformers' generate() with data.llm.constraints.ConstrainedLogits gives one prompt at a time."""
     from transformers import LogitsProcessorList
 
@@ -166,3 +166,13 @@ def test_constrained_batches_equal_transformers_generate_with_the_logits_process
         alone = model.generate(**batch, generation_config=greedy_config(model, tokenizer, n),
                                logits_processor=LogitsProcessorList([processor]))
         assert answer == tokenizer.decode(alone[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_sampling_is_seeded_per_prompt_whatever_the_batch(smollm2):
+    model, tokenizer = smollm2
+    first = generate(model, tokenizer, PROMPTS, 8, batch_size=4, temperature=1.0, seed=3)
+    assert generate(model, tokenizer, PROMPTS, 8, batch_size=1, temperature=1.0, seed=3) == first  # batch-free
+    assert generate(model, tokenizer, PROMPTS[:2], 8, batch_size=2, temperature=1.0, seed=3) == first[:2]  # resumable
+    assert generate(model, tokenizer, PROMPTS, 8, batch_size=4, temperature=1.0, seed=4) != first
+    greedy = generate(model, tokenizer, PROMPTS, 8, batch_size=4)
+    assert generate(model, tokenizer, PROMPTS, 8, batch_size=4, temperature=1e-6, seed=3) == greedy  # T -> 0

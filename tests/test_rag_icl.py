@@ -200,6 +200,7 @@ def test_seed3_launcher_runs_every_strategy_with_the_papers_settings():
     assert {(a.strategy, a.shots) for a in icl} == {("zero_shot", 1)} | {
         (s, n) for s in ("fers", "ders", "rag") for n in (1, 2, 3, 4, 5, 10)}
     assert all(a.model_name == "google/gemma-2-9b-it" and a.seeds == list(range(42, 52)) for a in icl)
+    assert all((a.temperature, a.repeats) == (0.5, 5) for a in icl)
     assert all(a.examples.name == "best_example.json" for a in icl if a.strategy == "rag")
 
 
@@ -241,3 +242,18 @@ def test_a_killed_run_resumes_to_the_same_outputs(tmp_path):
         assert answers[0] == answers[1]
         scores = [json.loads((d / task / "seed1" / "metrics.json").read_text())["test"] for d in (whole, parts)]
         assert scores[0] == scores[1]
+
+
+@slow
+def test_sampled_evaluation_runs_repeats_per_seed_and_reports_their_spread(tmp_path):
+    from rag_icl import main
+
+    argv = ["--one_dataset", "fixture", "--datasets_path", str(FIXTURE), "--strategy", "zero_shot", "--seeds", "5",
+            "--max_new_tokens", "10", "--temperature", "1.0", "--repeats", "2", "--output_dir", str(tmp_path)]
+    summaries = main.main(main.parse_args(argv))
+    for task, summary in summaries.items():
+        assert len(summary["strict_f1"]["values"]) == 2
+        answers = [(tmp_path / task / f"seed5-r{r}" / "test.outputs.jsonl").read_text() for r in (0, 1)]
+        assert answers[0] != answers[1]  # two samples
+    again = main.main(main.parse_args([*argv[:-1], str(tmp_path / "again")]))
+    assert again == summaries  # seeded: the same samples

@@ -95,14 +95,15 @@ def endpoint_client(base_url: str, timeout: float, max_retries: int, transport=N
     return client, stats
 
 
-def requests_for(split: UnitSplit, model: str, seed: int, constrained: bool, rows: Sequence[int]) -> list[dict]:
+def requests_for(split: UnitSplit, model: str, seed: int, constrained: bool, rows: Sequence[int],
+                 temperature: float = 0) -> list[dict]:
     """One chat-completion request (the keyword arguments of `create`) per unit in `rows`: the unit's prompt
-    as the user message, greedy (temperature 0, fixed seed), its budget as max_tokens, and with
+    as the user message, greedy (temperature 0) unless asked, the seed, its budget as max_tokens, and with
     `constrained` the format's JSON schema or GBNF grammar (llama.cpp's server takes both)."""
     out = []
     for k in rows:
-        request = {"model": model, "messages": [{"role": "user", "content": split.prompts[k]}], "temperature": 0,
-                   "seed": seed, "max_tokens": split.budgets[k]}
+        request = {"model": model, "messages": [{"role": "user", "content": split.prompts[k]}],
+                   "temperature": temperature, "seed": seed, "max_tokens": split.budgets[k]}
         if constrained:
             if not split.types:
                 raise ValueError("a constraint needs at least one entity type")

@@ -18,9 +18,9 @@ prompt's own tokens (the generated tokens then follow every prompt directly; the
 share is computed once and its cache reused), encoder-decoders on the right (their encoder reads
 absolute positions). Outputs come back in input order, completions only, special tokens skipped.
 
-Causal LMs decode through greedy_decode() below rather than transformers' generate(): generate() keeps a
+Causal LMs decode through decode_batch() below rather than transformers' generate(): generate() keeps a
 finished row in the batch, computing pad tokens, until the batch's last row stops, so a batch costs its
-longest answer times its width. greedy_decode() drops each row (and its KV cache) the step it stops, which
+longest answer times its width. decode_batch() drops each row (and its KV cache) the step it stops, which
 is what makes batching pay when answer lengths vary (an untrained model's run from a few tokens to the
 budget). On bench/generation_speed.py (32 typed answers of the untrained SmolLM2) batches of 16 went from
 3.6x to 4.0x one prompt at a time, and batches of 32 reach 5.6x: a CPU decode step streams every weight
@@ -29,6 +29,7 @@ once, so wide batches pay. Encoder-decoders keep generate().
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import sys
@@ -177,12 +178,16 @@ def seq2seq_generate(model, tokenizer, input_ids: torch.Tensor, attention_mask: 
     return generated[:, 1:].tolist()
 
 
-def greedy_decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache, budgets: Sequence[int],
-                  stop_ids: Sequence[int], constraints: Sequence[Constraint | None] | None = None) -> list[list[int]]:
-    """Greedy completions (token ids, stop token excluded) of a left-padded causal-LM prompt block, each row
-    ending at a stop id or its own budget and leaving the batch then (module docstring). `cache` (or None)
-    holds the KV of the block's first columns already (the shared prefix). Same arithmetic as generate():
-    float32 scores, positions counted along the attention mask, the constraints applied before the argmax."""
+def decode_batch(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache, budgets: Sequence[int],
+                 stop_ids: Sequence[int], constraints: Sequence[Constraint | None] | None = None,
+                 temperature: float = 0.0, generators: Sequence[torch.Generator] | None = None) -> list[list[int]]:
+    """Completions (token ids, stop token excluded) of a left-padded causal-LM prompt block, each row ending at a
+    stop id or its own budget and leaving the batch then (module docstring). `cache` (or None) holds the KV of
+    the block's first columns already (the shared prefix). Same arithmetic as generate(): float32 scores,
+    positions counted along the attention mask, the constraints applied before the choice. Greedy, or with
+    `temperature` > 0 sampled from softmax(scores / temperature) by the Gumbel-max trick with each row's own
+    generator, so a row's answer depends only on its prompt and seed, not on its batch (a resumed run samples
+    what an uninterrupted one does)."""
     dev = input_ids.device
     answers: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
     live = list(range(input_ids.shape[0]))  # batch row -> prompt row
@@ -196,7 +201,11 @@ def greedy_decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
         scores = result.logits[:, -1].float()
         if constraints is not None:
             scores = restrict(scores, [constraints[i] for i in live], [answers[i] for i in live])
-        next_ids = scores.argmax(-1)
+        if temperature > 0:
+            noise = torch.stack([gumbel(scores.shape[-1], generators[i]) for i in live]).to(dev)
+            next_ids = (scores / temperature + noise).argmax(-1)
+        else:
+            next_ids = scores.argmax(-1)
         stopped = torch.isin(next_ids, stop).tolist()
         keep = []
         for b, (row, token, ended) in enumerate(zip(live, next_ids.tolist(), stopped)):
@@ -214,11 +223,25 @@ def greedy_decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
         step_ids = next_ids[:, None]
 
 
+def gumbel(size: int, generator: torch.Generator) -> torch.Tensor:
+    """Gumbel(0, 1) noise: the argmax of scores / T plus it is a sample of softmax(scores / T)."""
+    uniform = torch.rand(size, generator=generator).clamp_(1e-20, 1.0)
+    return -torch.log(-torch.log(uniform))
+
+
+def prompt_generator(prompt: str, seed: int) -> torch.Generator:
+    """A random stream of its own for one prompt and seed."""
+    key = hashlib.sha256(f"{seed}\0{prompt}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(key[:8], "little"))
+
+
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Sequence[int], batch_size: int = 8,
              constraints: Sequence[Constraint | None] | None = None, desc: str = "generate",
-             on_batch: Callable[[list[int], list[str]], None] | None = None) -> list[str]:
-    """Greedy completions of `prompts`, in input order (module docstring).
+             on_batch: Callable[[list[int], list[str]], None] | None = None, temperature: float = 0.0,
+             seed: int = 0) -> list[str]:
+    """Greedy (or, with `temperature` > 0, sampled: decode_batch) completions of `prompts`, in input order
+    (module docstring).
 
     For a causal LM the tokens every prompt begins with (the instruction) are run once and their KV cache is
     copied into each batch, so only each prompt's own tokens are prefilled (2x faster for 16-token answers
@@ -233,6 +256,8 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Seq
     if n == 0:
         return []
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+    if encoder_decoder and temperature > 0:
+        raise ValueError("sampled generation is for causal LMs here; encoder-decoders decode greedily")
     tokenizer.padding_side = "right" if encoder_decoder else "left"
     token_ids = tokenizer(list(prompts)).input_ids
     order = sorted(range(n), key=lambda i: -len(token_ids[i]))  # longest first: a batch too big fails at once
@@ -261,8 +286,9 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int | Seq
                 answers = seq2seq_generate(model, tokenizer, input_ids.to(dev), attention_mask.to(dev), row_budgets,
                                            row_constraints)
             else:
-                answers = greedy_decode(model, input_ids.to(dev), attention_mask.to(dev), cache, row_budgets,
-                                        stop_ids, row_constraints)
+                generators = [prompt_generator(prompts[i], seed) for i in rows] if temperature > 0 else None
+                answers = decode_batch(model, input_ids.to(dev), attention_mask.to(dev), cache, row_budgets,
+                                       stop_ids, row_constraints, temperature, generators)
             texts = [tokenizer.decode(ids[:budget], skip_special_tokens=True)
                      for ids, budget in zip(answers, row_budgets)]
             for i, text in zip(rows, texts):
@@ -363,7 +389,8 @@ class PredictionStore:
 
 def generate_stored(model, tokenizer, store: PredictionStore, ids: Sequence[str], prompts: Sequence[str],
                     max_new_tokens: int | Sequence[int], batch_size: int = 8,
-                    constraints: Sequence[Constraint | None] | None = None, desc: str = "generate") -> dict[str, str]:
+                    constraints: Sequence[Constraint | None] | None = None, desc: str = "generate",
+                    temperature: float = 0.0, seed: int = 0) -> dict[str, str]:
     """generate() for the prompts whose id the store lacks, each batch stored as it finishes; returns the
     output of every id in `ids`."""
     budgets = [max_new_tokens] * len(ids) if isinstance(max_new_tokens, int) else list(max_new_tokens)
@@ -376,6 +403,7 @@ def generate_stored(model, tokenizer, store: PredictionStore, ids: Sequence[str]
         store.add([{"id": ids[todo[r]], "output": t, "max_new_tokens": budgets[todo[r]]} for r, t in zip(rows, texts)])
 
     generate(model, tokenizer, [prompts[k] for k in todo], [budgets[k] for k in todo], batch_size,
-             None if constraints is None else [constraints[k] for k in todo], desc, on_batch=save)
+             None if constraints is None else [constraints[k] for k in todo], desc, on_batch=save,
+             temperature=temperature, seed=seed)
     done = store.outputs()
     return {i: done[i] for i in ids}

@@ -210,10 +210,10 @@ class UnitSplit:
                 for k in rows]
 
     def generate(self, model, tokenizer, batch_size: int, constrained: bool = False,
-                 store: PredictionStore | None = None) -> dict[str, str]:
-        """Every unit's raw answer (greedy, data/llm/generation.py); with a store, the answers it holds are
-        reused and the others stored batch by batch (a killed run resumes). Constraints are built for the
-        units still to answer only."""
+                 store: PredictionStore | None = None, temperature: float = 0.0, seed: int = 0) -> dict[str, str]:
+        """Every unit's raw answer (greedy, or sampled at `temperature` with `seed`: data/llm/generation.py);
+        with a store, the answers it holds are reused and the others stored batch by batch (a killed run
+        resumes). Constraints are built for the units still to answer only."""
         todo = [k for k, i in enumerate(self.ids) if store is None or i not in store]
         constraints = None
         if constrained:
@@ -221,10 +221,11 @@ class UnitSplit:
             for k, c in zip(todo, self.constraints(tokenizer, todo)):
                 constraints[k] = c
         if store is None:
-            texts = generate(model, tokenizer, self.prompts, self.budgets, batch_size, constraints, desc=self.name)
+            texts = generate(model, tokenizer, self.prompts, self.budgets, batch_size, constraints, desc=self.name,
+                             temperature=temperature, seed=seed)
             return dict(zip(self.ids, texts))
         return generate_stored(model, tokenizer, store, self.ids, self.prompts, self.budgets, batch_size,
-                               constraints, desc=self.name)
+                               constraints, desc=self.name, temperature=temperature, seed=seed)
 
     def documents(self, outputs: Mapping[str, str]) -> tuple[list[Document], dict[str, ParseResult]]:
         """Document-level predictions (each unit's entities moved by its start offset; an entity found by two
