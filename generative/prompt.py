@@ -18,7 +18,11 @@ seed 2 gave), then --shots solved examples, then the unit's text (data/llm/promp
 examples are drawn once per run (seed --seed) from the TRAINING split's units of the same level that
 have at least one entity and are no longer than the median of those (short examples keep a small
 model's context free), so every input sees the same examples: results do not depend on which input
-drew which example, and a server's prompt cache can reuse the shared prefix.
+drew which example, and a server's prompt cache can reuse the shared prefix. With --example_selection kate
+(or rag, reranked by --rerank_model_path) each input is shown instead the training units with entities
+nearest to it by embedding, best first (data/llm/examples.py: seed 2's retrieval-augmented prompts).
+--input_style tokens shows every input (examples' too) one token per line, as seed 2 did; the bio answer
+is still one `word TAG` line per word.
 
 Units. `--level sentence` (default): one prompt per sentence; `--level document`: one per document or
 window of --max_sentences sentences (data/llm/units.py). Evaluation units are split without looking at
@@ -27,9 +31,10 @@ the gold spans; a gold entity crossing a unit is counted ("crosses_unit_dropped"
 Answers are parsed by data/llm/formats (default "bio": one `word TAG` line per word, as seed 2), turned
 into document spans and scored as the decoders' are (eval/answers.py). Budget: --max_new_tokens, by
 default per unit as decoders/ size it, in --tokenizer tokens: at most the longest gold answer plus 20 %,
-and at most the unit's length times the largest answer-to-text ratio of the training answers. --constrained True makes every answer parse and never name a
-mention absent from the input (data/llm/constraints.py): locally a logits processor per input, on an endpoint
-the JSON schema or grammar of data.llm.constraints.server_options (llama.cpp's server takes both).
+and at most the unit's length times the largest answer-to-text ratio of the training answers. --constrained
+True makes every answer parse and never name a mention absent from the input (data/llm/constraints.py):
+locally a logits processor per input, on an endpoint the JSON schema or grammar of
+data.llm.constraints.server_options (llama.cpp's server takes both).
 
 Requests. Retried by the openai client itself (at most --max_retries times: rate limits, time-outs,
 connection errors and 5xx, exponential backoff or the server's Retry-After); at most --concurrency in
@@ -65,7 +70,7 @@ from data.llm.formats import FORMATS, OutputFormat, get_format
 from data.llm.generation import PredictionStore, load_generator, load_tokenizer
 from data.llm.prompts import chat, few_shot, instruction
 from data.llm.units import LEVELS, BudgetRule, Unit, UnitSplit, make_units
-from data.text import first_sentences
+from data.text import first_sentences, tokenize
 from eval.answers import score_answers
 from eval.runs import print_scores, write_metrics
 
@@ -85,6 +90,16 @@ class Args:
     split: str = field(default="test", metadata={"help": "the split to prompt on and score"})
     output_format: str = field(default="bio", metadata={"choices": list(FORMATS), "help": "data/llm/formats"})
     shots: int = field(default=0, metadata={"help": "solved training examples per prompt (0 = zero-shot)"})
+    example_selection: str = field(default="random", metadata={
+        "choices": ("random", "kate", "rag"),
+        "help": "random: one set drawn for every input; kate: per input, the nearest training units by embedding; "
+                "rag: kate's --k nearest reranked by --rerank_model_path (data/llm/examples.py; seed 2's RAG)"})
+    embedding_model_path: str = field(default="minilm", metadata={"help": "kate and rag: the embedding model"})
+    rerank_model_path: str | None = field(default=None, metadata={"help": "rag: a cross-encoder"})
+    k: int = field(default=30, metadata={"help": "rag: units retrieved before reranking"})
+    input_style: str = field(default="text", metadata={
+        "choices": ("text", "tokens"),
+        "help": "how inputs are shown: as text, or one token per line (seed 2's token-level prompts)"})
     type_definitions: Path | None = field(default=None, metadata={
         "help": "JSON file {type: one-sentence definition} for every type, added to the instruction"})
     level: str = field(default="sentence", metadata={"choices": LEVELS})
@@ -134,6 +149,42 @@ def pick_examples(train_units: Sequence[Unit], k: int, seed: int) -> list[Unit]:
     return random.Random(seed).sample(short, k)
 
 
+def choose_examples(args: Args, units: Sequence[Unit], train_units: Sequence[Unit]) -> dict[str, list[Unit]]:
+    """The solved examples each unit is shown, best first: one random set for all (--example_selection random), or
+    per unit the training units nearest by embedding (kate), reranked (rag)."""
+    if not args.shots:
+        return {u.id: [] for u in units}
+    if args.example_selection == "random":
+        fixed = pick_examples(train_units, args.shots, args.seed)
+        return {u.id: fixed for u in units}
+    from data.llm.examples import ExampleIndex, Reranker, fingerprint, retrieve_and_rerank
+
+    pool = {t.id: t for t in train_units if t.entities}  # examples worth showing name something
+    if not pool:
+        raise SystemExit("error: no training unit has an entity to show as an example")
+    texts = {i: t.input for i, t in pool.items()}
+    made = fingerprint(texts, args.embedding_model_path, "flat")  # one saved index per pool and model
+    key = hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()[:16]
+    index = ExampleIndex(texts, args.embedding_model_path, ROOT / ".cache" / "prompt_index" / key)
+    reranker = Reranker(args.rerank_model_path) if args.example_selection == "rag" else None
+    if args.example_selection == "rag" and not args.rerank_model_path:
+        raise SystemExit("error: --example_selection rag needs --rerank_model_path "
+                         "(rag_icl/train_reranker.py makes one)")
+    k = max(args.k, args.shots) if reranker else args.shots
+    return {u.id: [pool[e.id] for e in retrieve_and_rerank(index, reranker, u.input, k, args.shots, None)]
+            for u in units}
+
+
+def shared_examples(args: Args, units: Sequence[Unit], chosen: dict[str, list[Unit]]) -> list[str]:
+    """The ids of the examples every unit was shown (random selection), else none: each unit got its own."""
+    return [e.id for e in chosen[units[0].id]] if args.example_selection == "random" and units else []
+
+
+def render_tokens(text: str) -> str:
+    """One token per line (data.text.tokenize), as seed 2 showed its inputs."""
+    return "\n".join(text[s:e] for s, e in tokenize(text))
+
+
 def sizing_tokenizer(args: Args, tokenizer):
     """The tokenizer that sizes answer budgets: the local model's, else --tokenizer or --model_name."""
     if tokenizer is not None or args.max_new_tokens:
@@ -176,9 +227,10 @@ def main(args: Args) -> dict:
                              "answers with: use --shots 0 and --max_new_tokens")
         train_units = make_units(registry.load(args.dataset_name, "train"), types, fmt, args.level,
                                  max_sentences=args.max_sentences)
-    examples = pick_examples(train_units, args.shots, args.seed) if args.shots else []
+    chosen = choose_examples(args, units, train_units)
     task = task_text(types, fmt, args.type_definitions)
-    prompts = [few_shot(task, [(e.input, e.output) for e in examples], u.input) for u in units]
+    shown = render_tokens if args.input_style == "tokens" else str
+    prompts = [few_shot(task, [(shown(e.input), e.output) for e in chosen[u.id]], shown(u.input)) for u in units]
     print(f"{args.dataset_name} {args.split}: {len(docs)} documents, {len(units)} units; {args.shots}-shot, "
           f"format {fmt.name}, {'constrained' if args.constrained else 'unconstrained'}")
     model = tokenizer = None
@@ -210,7 +262,11 @@ def main(args: Args) -> dict:
                "diagnostics": {args.split: scored.diagnostics},
                "caps": {"max_eval_docs": args.max_eval_docs, "max_eval_sentences": args.max_eval_sentences,
                         "max_new_tokens": max(budgets, default=0)},
-               "units": {"count": len(units), **changes}, "examples": [e.id for e in examples],
+               "units": {"count": len(units), **changes}, "example_selection": args.example_selection,
+               "input_style": args.input_style,
+               "examples": shared_examples(args, units, chosen),
+               "retrieved_examples": ({u.id: [e.id for e in chosen[u.id]] for u in units}
+                                      if args.example_selection != "random" else None),
                "finish_reasons": dict(Counter(str(store.records[i].get("finish_reason")) for i in split.ids)),
                "requests": dict(stats)}
     write_metrics(args.output_dir, metrics)

@@ -20,12 +20,13 @@ import httpx2
 import openai
 import pytest
 
-from conftest import ROOT, needs_mirror, slow
+from conftest import ROOT, launched, load_split, needs_mirror, slow
 from data.llm.endpoint import ResponseCache, complete, complete_all, endpoint_client
 from data.llm.models import SMOLLM2_GGUF
 from data.llm.prompts import few_shot, prompt
 from generative.prompt import main, parse_args
 
+NCBI_TYPES = ("SpecificDisease", "DiseaseClass", "Modifier", "CompositeMention")
 URL = "http://127.0.0.1:9/v1"  # never contacted: the fake clients and transports answer
 SERVER_WAIT = 90  # s; the server answers about 6 s after start on an idle machine
 COMPLETION = {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
@@ -303,3 +304,31 @@ def test_constrained_few_shot_answers_from_the_server_always_parse(server, tmp_p
     assert len(metrics["examples"]) == 1 and metrics["examples"][0].startswith("train-")
     assert metrics["caps"]["max_new_tokens"] > 100  # the default budget: the longest gold training answer
     assert metrics["finish_reasons"] == {"stop": 1}
+
+
+def test_seed2_launcher_prompts_token_level_with_definitions_and_retrieved_examples():
+    runs = [r[0] for r in launched("generative/run_seed2.sh", PROFILE="paper")]
+    assert {(a.example_selection, a.shots) for a in runs} == {(s, n) for s in ("random", "kate") for n in range(1, 6)}
+    assert all((a.model_name, a.base_url, a.output_format, a.input_style) ==
+               ("gpt-4", "https://api.openai.com/v1", "bio", "tokens") for a in runs)
+    assert {a.type_definitions.name for a in runs} == {"ncbi_disease.json"}
+    assert {a.embedding_model_path for a in runs} == {"BAAI/bge-large-en-v1.5"}
+
+
+@needs_mirror
+def test_retrieved_examples_differ_per_input_and_inputs_can_be_shown_token_per_line(tmp_path):
+    from data.llm.formats import get_format
+    from data.llm.units import make_units
+    from generative.prompt import choose_examples, render_tokens
+
+    assert render_tokens("Breast cancer, rare.") == "Breast\ncancer\n,\nrare\n."
+    fmt, docs = get_format("bio"), load_split("ncbi_disease", "test")[:2]
+    units = make_units(docs, NCBI_TYPES, fmt, respect_entities=False)[:4]
+    train = make_units(load_split("ncbi_disease", "train")[:40], NCBI_TYPES, fmt)
+    args = parse_args(["--dataset_name", "ncbi_disease", "--output_dir", str(tmp_path), "--shots", "2",
+                       "--example_selection", "kate"])
+    chosen = choose_examples(args, units, train)
+    assert all(len(v) == 2 and all(e.entities for e in v) for v in chosen.values())
+    assert len({tuple(e.id for e in v) for v in chosen.values()}) > 1  # per input, unlike random
+    args.example_selection = "random"
+    assert len({tuple(e.id for e in v) for v in choose_examples(args, units, train).values()}) == 1
