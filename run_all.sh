@@ -39,6 +39,9 @@ python bench/generation_speed.py --sentences 2 --json "$OUT/bench/generation_spe
 echo "== SmolLM2 zero-shot, few-shot and LoRA-tuned in every output format, constraints off and on (capped)"
 OUT="$OUT" DATASET="${DATASETS%% *}" bash generative/run_format_grid.sh
 
+echo "== in-context examples chosen by retrieval vs at random (seed 3's RAG-ICL selection, measured without an LLM)"
+python bench/retrieval.py --parts quality --datasets $DATASETS --json "$OUT/bench/retrieval.json"
+
 echo "== results"
 python eval/report.py "$OUT" > "$OUT/RESULTS.md"
 cat "$OUT/RESULTS.md"

@@ -118,7 +118,6 @@ def run(args: argparse.Namespace) -> dict:
             for s in ("kate", "rag"):
                 if f"{s}_minus_ders" in q:
                     d = q[f"{s}_minus_ders"]
-                    out[f"{name}_{s}_minus_ders"] = d["mean"]  # the headline numbers eval/report.py shows
                     print(f"  {s} - ders {d['mean']:+.3f} (95 % CI {d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f})")
     if "scale" in args.parts:
         out["scale"] = s = scale(args)

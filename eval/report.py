@@ -60,6 +60,22 @@ def bench_rows(results: Path) -> list[list[str]]:
     return rows
 
 
+def selection_rows(results: Path) -> list[list[str]]:
+    """bench/retrieval.py's quality part: coverage of the chosen examples per strategy, with the bootstrap
+    interval of each retrieval strategy's difference to random examples per input (DERS)."""
+    path = results / "bench" / "retrieval.json"
+    if not path.exists():
+        return []
+    bench = json.loads(path.read_text())
+    rows = []
+    for dataset, q in bench.get("quality", {}).items():
+        for strategy, value in q["coverage"].items():
+            diff = q.get(f"{strategy}_minus_ders")
+            interval = (f"{diff['mean']:+.3f} ({diff['ci95'][0]:+.3f} to {diff['ci95'][1]:+.3f})" if diff else "-")
+            rows.append([dataset, strategy, str(bench["shots"]), f"{value:.3f}", interval, str(q["documents"])])
+    return rows
+
+
 def table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                       *("| " + " | ".join(r) + " |" for r in rows)])
@@ -76,6 +92,11 @@ def main() -> None:
     if diagnostics:
         print("\nGeneration diagnostics (%) from eval/diagnostics.py, micro over mentions; `units` = model inputs.\n")
         print(table([*key, "strict F1", *DIAGNOSTICS, "units", "file"], diagnostics))
+    if selection := selection_rows(args.results):
+        print("\nExample selection without an LLM (bench/retrieval.py): the share of each test document's gold "
+              "mentions that its chosen examples name (coverage), and the difference to random examples per "
+              "document (DERS) with its 95 % bootstrap interval.\n")
+        print(table(["dataset", "strategy", "shots", "coverage", "minus ders (95 % CI)", "documents"], selection))
     if bench := bench_rows(args.results):
         print("\nBenchmarks (ratios of two things measured in the same run; see each bench script).\n")
         print(table(["bench", "measure", "value"], bench))

@@ -243,6 +243,7 @@ def main(args: Args) -> dict[str, dict]:
     if args.repair_model and not args.base_url:
         repairer = (model, tokenizer) if args.repair_model == args.model_name else load_generator(args.repair_model)
     seeds = args.seeds if args.strategy in ("fers", "ders") else args.seeds[:1]
+    shots = 0 if args.strategy == "zero_shot" else args.shots
     summaries = {}
     for task in tasks_of(args.one_dataset, args.datasets_path):
         t, changes = NER_TASKS[task], Counter()
@@ -257,12 +258,12 @@ def main(args: Args) -> dict[str, dict]:
         rule = BudgetRule.from_training(sizing, train)
         split = UnitSplit(args.split, docs, units, fmt, types, rule.budgets(sizing, units, args.max_new_tokens))
         print(f"{task} {args.split}: {len(docs):,} documents, {len(units):,} prompts; {args.strategy}, "
-              f"{args.shots} shots, seeds {seeds}")
+              f"{shots} shots, seeds {seeds}")
         repeats = range(args.repeats if args.temperature > 0 else 1)
         runs = [run_seed(args, task, seed, repeat, split, train, model, tokenizer, repairer)
                 for seed in seeds for repeat in repeats]
         summaries[task] = {"method": f"rag_icl:{args.strategy}", "model": args.model_name, "dataset": task,
-                           "shots": args.shots, "seeds": seeds, "units_changed": dict(changes),
+                           "shots": shots, "seeds": seeds, "units_changed": dict(changes),
                            "strict_f1": spread([r[args.split]["strict"]["f1"] for r in runs]),
                            "string_set_f1": spread([r["string_sets"]["f1"] for r in runs])}
         write_json(args.output_dir / task / "summary.json", summaries[task])

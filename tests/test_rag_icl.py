@@ -208,12 +208,15 @@ def test_seed3_launcher_runs_every_strategy_with_the_papers_settings():
 @needs_mirror
 def test_the_retrieval_bench_compares_strategies_on_a_corpus(tmp_path):
     done = run("bench/retrieval.py", "--parts", "quality", "--datasets", "ncbi_disease", "--max_eval_docs", "20",
-               "--resamples", "200", "--json", str(tmp_path / "r.json"))
+               "--resamples", "200", "--json", str(tmp_path / "bench" / "retrieval.json"))
     assert done.returncode == 0, done.stderr[-2000:]
-    quality = json.loads((tmp_path / "r.json").read_text())["quality"]["ncbi_disease"]
+    quality = json.loads((tmp_path / "bench" / "retrieval.json").read_text())["quality"]["ncbi_disease"]
     assert set(quality["coverage"]) == {"fers", "ders", "kate"} and quality["documents"] <= 20
     difference = quality["kate_minus_ders"]
     assert difference["ci95"][0] <= difference["mean"] <= difference["ci95"][1]
+    report = run("eval/report.py", str(tmp_path))
+    kate_row = next(line for line in report.stdout.splitlines() if line.startswith("| ncbi_disease | kate |"))
+    assert f"| {quality['coverage']['kate']:.3f} | {difference['mean']:+.3f} (" in kate_row
 
 
 @slow
