@@ -3,7 +3,7 @@ asks about do the chosen examples show, and what does retrieval cost as the trai
 
     python bench/retrieval.py [--datasets bc5cdr ncbi_disease] [--rerank_model_path DIR] [--json OUT]
 
-Quality. For every test document of each corpus (rag_icl/tasks.py), --shots examples chosen from the training
+Quality. For every test document of each corpus (data/per_type_tasks.py), --shots examples chosen from the training
 documents by each strategy of data/llm/examples.py, and their coverage: the share of the document's gold
 mentions ((type, lower-cased text)) that occur among the examples' gold mentions. Strategies: fers and ders
 (random, seed --seed), kate (embedding only: the bundled MiniLM, cosine), and rag (kate's --k, reranked by
@@ -29,7 +29,7 @@ import numpy as np
 from data.llm.examples import ExampleIndex, Reranker, coverage, hnsw_copy, random_examples, retrieve_and_rerank
 from data.llm.units import unit_documents
 from eval.runs import write_json
-from rag_icl.tasks import corpus_documents
+from data.per_type_tasks import corpus_documents
 
 STRATEGIES = ("fers", "ders", "kate", "rag")
 

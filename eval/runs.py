@@ -17,7 +17,7 @@ def write_json(path: str | Path, value) -> Path:
     """A JSON file (bench results, statistics), its folder made if needed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
     return path
 
 
@@ -56,6 +56,18 @@ class HardwareDefaults:
         self.use_cpu = not accelerated if self.use_cpu is None else self.use_cpu
         self.dataloader_pin_memory = accelerated if self.dataloader_pin_memory is None else self.dataloader_pin_memory
         super().__post_init__()
+
+
+def peak_memory_mb() -> float:
+    """The process's peak memory so far: the accelerator's allocations where there is one, else the peak
+    resident set (Linux reports KiB)."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def complete(checkpoint: Path) -> bool:
@@ -105,20 +117,23 @@ def epochs_summary(log_history: list[dict]) -> tuple[int, int]:
 
 
 def plot_training(log_history: list[dict], path: Path, title: str) -> None:
-    """Training loss and validation strict F1 against the epoch, side by side."""
+    """Training loss and, where the run validated, validation strict F1 against the epoch, side by side."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     losses = [(h["epoch"], h["loss"]) for h in log_history if "loss" in h]
     f1s = [(h["epoch"], h["eval_strict_f1"]) for h in log_history if "eval_strict_f1" in h]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    fig, axes = plt.subplots(1, 2 if f1s else 1, figsize=(10 if f1s else 5, 4), sharex=True, squeeze=False)
+    left = axes[0][0]
     left.plot(*zip(*losses), marker=".")
     left.set(xlabel="epoch", ylabel="training loss", title="training loss")
-    right.plot(*zip(*f1s), marker="o", color="tab:green")
-    right.set(xlabel="epoch", ylabel="strict F1", title="validation strict F1 (SemEval)", ylim=(0, 1))
     left.set_xlim(left=0)
-    for ax in (left, right):
+    if f1s:
+        right = axes[0][1]
+        right.plot(*zip(*f1s), marker="o", color="tab:green")
+        right.set(xlabel="epoch", ylabel="strict F1", title="validation strict F1 (SemEval)", ylim=(0, 1))
+    for ax in axes[0]:
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()

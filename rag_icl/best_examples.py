@@ -38,14 +38,14 @@ from data.corpus import exit_on_format_error, parse_dataclasses
 from data.llm.examples import (INDEX_KINDS, SEARCH_TYPES, Example, ExampleIndex, Reranker, retrieve_and_rerank,
                                write_selection)
 from data.llm.generation import PredictionStore
-from rag_icl.tasks import UNITS, corpus_documents, units_of
+from data.per_type_tasks import UNITS, corpus_documents, units_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
 class Args:
-    one_dataset: str = field(metadata={"help": "a corpus of seed 3's (bc5cdr, ncbi_disease; rag_icl/tasks.py)"})
+    one_dataset: str = field(metadata={"help": "a corpus of seed 3's (bc5cdr, ncbi_disease; data/per_type_tasks.py)"})
     embedding_model_path: str = field(default="minilm", metadata={"help": "hub id or local path; 'minilm' is bundled"})
     rerank_model_path: str | None = field(default=None, metadata={
         "help": "a cross-encoder (hub id, or rag_icl/train_reranker.py's output); none: the retrieval order (KATE)"})

@@ -4,7 +4,7 @@
     python rag_icl/generate_data.py --one_dataset bc5cdr --data_dir data_seed3
 
 Writes the seed's layout, DATA_DIR/collate/ner/<task>/<task>_{train,test}_processed.json, one JSON list per
-split with a record per document and task (rag_icl/tasks.py: bc5cdr_chemical, bc5cdr_disease,
+split with a record per document and task (data/per_type_tasks.py: bc5cdr_chemical, bc5cdr_disease,
 ncbi_disease): {"id", "text", "entity_type", "entities": the mentions of that type as written, in text order,
 each occurrence once, "spans": their [start, end] character offsets}. A discontinuous mention is written as
 its fragments joined by a space, with the offsets of its first and last character. CHEMDNER and NLM-Gene,
@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from data.corpus import exit_on_format_error
-from rag_icl.tasks import NER_TASKS, NOT_IN_CORPORA, tasks_of
+from data.per_type_tasks import NER_TASKS, NOT_IN_CORPORA, tasks_of
 
 SPLITS = ("train", "test")
 

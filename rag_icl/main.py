@@ -13,7 +13,7 @@ file's settings). Examples are shown best first, at most --shots of them (the th
 fewer).
 
 The task as seed 3 frames it: units are whole documents (or, with --unit sentence, sentences), one prompt per
-unit and entity type (rag_icl/tasks.py), the answer a Python list of the mentions of that type in the list
+unit and entity type (data/per_type_tasks.py), the answer a Python list of the mentions of that type in the list
 format of data/llm/formats (with --constrained True an answer that always parses and names only text of
 the unit, data/llm/constraints.py). The prompt is data/llm/prompts.few_shot: the instruction, the examples'
 texts and gold answers, the input; local instruct models get it in their chat template. Answers are placed
@@ -59,7 +59,7 @@ from data.text import first_sentences
 from eval.answers import score_answers
 from eval.runs import print_scores, write_json, write_metrics
 from eval.views import string_sets
-from rag_icl.tasks import NER_TASKS, UNITS, tasks_of
+from data.per_type_tasks import NER_TASKS, UNITS, tasks_of
 
 ROOT = Path(__file__).resolve().parent.parent
 WHOLE = 10_000  # sentences per window at --unit document: a document is one unit, as the seed prompts it

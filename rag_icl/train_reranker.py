@@ -32,12 +32,12 @@ from data.corpus import Document, exit_on_format_error, parse_dataclasses
 from data.llm.examples import ExampleIndex, Reranker, coverage, retrieve_and_rerank
 from data.llm.models import resolve
 from eval.runs import HardwareDefaults, write_json
-from rag_icl.tasks import UNITS, corpus_documents, units_of
+from data.per_type_tasks import UNITS, corpus_documents, units_of
 
 
 @dataclass
 class ScriptArguments:
-    one_dataset: str = field(metadata={"help": "a corpus of seed 3's (bc5cdr, ncbi_disease; rag_icl/tasks.py)"})
+    one_dataset: str = field(metadata={"help": "a corpus of seed 3's (bc5cdr, ncbi_disease; data/per_type_tasks.py)"})
     datasets_path: Path | None = field(default=None, metadata={
         "help": "a corpus as train/dev/test.jsonl (one task per entity type) instead of a registry corpus"})
     base_model: str = field(default="minilm", metadata={"help": "the encoder under the cross-encoder head"})

@@ -1,4 +1,4 @@
-"""Seed 3's NER datasets, as it frames them: one entity type per prompt, whole documents, read from our registry
+"""Seed 3's NER tasks, as it frames them: one entity type per prompt, whole documents, read from our registry
 (never from the hub). A task is a registry corpus and the one type it asks for; NCBI-disease's four classes
 are read as one "Disease", as BigBio's schema (the seed's source) merges them.
 
