@@ -104,7 +104,7 @@ def training_records(script: ScriptArguments, config: FinetuneConfig, tokenizer,
     records = []
     for line, record in iter_jsonl(path):
         if not isinstance(record, dict) or not {"prompt", "completion"} <= record.keys():
-            raise FormatError(f"{path}:{line}: a training record needs 'prompt' and 'completion'")
+            raise FormatError(path, line, "a training record needs 'prompt' and 'completion'")
         records.append({"prompt": record["prompt"], "completion": record["completion"]})
     return records
 

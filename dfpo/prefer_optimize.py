@@ -96,7 +96,7 @@ def answer_text(value, path: Path, line: int, name: str) -> str:
     if isinstance(value, list) and value and isinstance(value[-1], dict) and "content" in value[-1]:
         value = value[-1]["content"]
     if not isinstance(value, str):
-        raise FormatError(f"{path}:{line}: '{name}' must be a string or a list of chat messages")
+        raise FormatError(path, line, f"'{name}' must be a string or a list of chat messages")
     return value
 
 
@@ -106,20 +106,20 @@ def read_pairs(path: Path, skipped: Counter) -> list[dict]:
     for line, record in iter_jsonl(path):
         missing = [k for k in ("prompt", "chosen", "rejected") if not isinstance(record, dict) or k not in record]
         if missing:
-            raise FormatError(f"{path}:{line}: a preference pair needs {', '.join(missing)}")
+            raise FormatError(path, line, f"a preference pair needs {', '.join(missing)}")
         prompt = record["prompt"]
         if isinstance(prompt, str):
             prompt = [{"role": "user", "content": prompt}]
         chosen, rejected = (answer_text(record[k], path, line, k) for k in ("chosen", "rejected"))
         if mentions(chosen) is None:
-            raise FormatError(f"{path}:{line}: the chosen answer is not a list of strings: {chosen[:80]!r}")
+            raise FormatError(path, line, f"the chosen answer is not a list of strings: {chosen[:80]!r}")
         if not rejected.strip():
             skipped["empty_rejected_skipped"] += 1
             continue
         pairs.append({"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen}],
                       "rejected": [{"role": "assistant", "content": rejected}]})
     if not pairs:
-        raise FormatError(f"{path}: no preference pairs")
+        raise FormatError(path, None, "no preference pairs")
     return pairs
 
 

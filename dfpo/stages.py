@@ -5,7 +5,7 @@ Framing: one prompt per document and entity type (data/per_type_tasks.py), the a
 type's mentions (data/llm/formats "list"), the user turn data/llm/prompts' prompt and the assistant turn the
 answer, in the model's own chat template (trl applies it; the seed hard-coded Gemma-2's). A document whose
 prompt and answer exceed --max_length tokens is cut into windows of consecutive sentences that fit, never
-dropped; how many were cut is counted ("documents_windowed").
+dropped; how many were cut is counted, per document and entity type ("documents_windowed").
 
 Stage models: each stage saves its LoRA adapter in OUTPUT_DIR/model with `stack.json`, the base model and
 the earlier adapters in order. A later stage (--init_adapter OUTPUT_DIR of the stage before) loads the base,
@@ -56,12 +56,12 @@ def fitting_units(doc: Document, entity_type: str, tokenizer, max_length: int | 
     while True:
         units = make_units([doc], (entity_type,), FORMAT, "document", per_type=True, max_sentences=size,
                            changes=changes)
-        longest = max((record_length(tokenizer, u) for u in units), default=0)
-        if max_length is None or longest <= max_length or size == 1:
+        lengths = [record_length(tokenizer, u) for u in units]
+        if max_length is None or max(lengths, default=0) <= max_length or size == 1:
             break
         size = (size + 1) // 2
     changes["documents_windowed"] += len(units) > 1
-    changes["units_over_max_length_cut"] += max_length is not None and longest > max_length
+    changes["units_over_max_length_cut"] += max_length is not None and sum(n > max_length for n in lengths)
     return units
 
 
