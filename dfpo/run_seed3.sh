@@ -5,9 +5,10 @@
 # corruptions), (3) the fine-tuning again, from the stage-2 model. The ablation beside it, on the same budget:
 # plain DPO in stage 2 (--loss_type sigmoid), and stage 1 alone. Every stage is scored on the test split.
 #
-#   bash dfpo/run_seed3.sh                   # PROFILE=default without a GPU: bundled SmolLM2-135M, LoRA, the first
-#                                            # 40 training documents, a few steps per stage, the first 5 test
-#                                            # documents (3 sentences each), greedy: a run of every path
+#   bash dfpo/run_seed3.sh                   # PROFILE=default without a GPU: bundled SmolLM2-135M, LoRA; stages 1
+#                                            # and 3 60 steps of 2 of the first 200 training documents, pairs from
+#                                            # the first 60, stage 2 30 steps of 2 pairs; greedy answers for the
+#                                            # first 20 test documents (about 25 minutes per corpus type here)
 #   PROFILE=paper bash dfpo/run_seed3.sh     # Gemma-2-9B-it, QLoRA, the seed's settings; sampled test answers
 #                                            # (temperature 0.5, 5 repeats)
 #   MODEL=... DATASETS=... OUT=... LAUNCH=echo prints the commands
@@ -24,12 +25,12 @@ case "$PROFILE" in
            PAIRS=(--samples 4 --temperature 1.0)
            EVAL=(--temperature 0.5 --repeats 5) ;;
   default) MODEL="${MODEL:-smollm2}"
-           STAGE1=(--max_train_docs 40 --max_steps 8 --batchsize 2 --gradient_accumulation_steps 1 --max_length 1024
-                   --learning_rate 5e-4 --lora_r 16)
-           STAGE2=(--max_steps 8 --batchsize 2 --gradient_accumulation_steps 1 --max_length 1024 --learning_rate 5e-5
-                   --beta 0.4 --dpop_lambda 2 --lora_r 8)
-           PAIRS=(--max_train_docs 40 --samples 1 --max_length 1024)
-           EVAL=(--max_eval_docs 5 --max_eval_sentences 3) ;;
+           STAGE1=(--max_train_docs 200 --max_steps 60 --batchsize 2 --gradient_accumulation_steps 1
+                   --max_length 1024 --learning_rate 5e-4 --lora_r 16)
+           STAGE2=(--max_steps 30 --batchsize 2 --gradient_accumulation_steps 1 --max_length 1024
+                   --learning_rate 5e-5 --beta 0.4 --dpop_lambda 2 --lora_r 8)
+           PAIRS=(--max_train_docs 60 --samples 1 --max_length 1024)
+           EVAL=(--max_eval_docs 20) ;;
   *) echo "PROFILE must be paper or default, not $PROFILE" >&2; exit 2 ;;
 esac
 DATASETS="${DATASETS:-ncbi_disease bc5cdr}"
@@ -47,4 +48,5 @@ for ds in $DATASETS; do
     $LAUNCH dfpo/finetune.py --one_dataset "$ds" --modelpath "$MODEL" --init_adapter "$run/stage2-$loss" \
       --datapreprocess "${STAGE1[@]}" "${EVAL[@]}" --output_dir "$run/stage3-$loss"
   done
+  $LAUNCH dfpo/compare.py "$run"  # the ablation table and stage 2's log-probabilities, DPOP vs DPO
 done

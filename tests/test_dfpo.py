@@ -200,10 +200,10 @@ def test_a_killed_stage_resumes_to_the_same_adapter(tmp_path):
 
 def test_the_launcher_runs_three_stages_with_the_papers_settings():
     runs = launched("dfpo/run_seed3.sh", PROFILE="paper", DATASETS="bc5cdr")
-    stages = [(type(r[2]).__name__ if len(r) > 2 else "pairs") for r in runs]
-    assert stages == ["FinetuneConfig", "pairs", "PreferenceConfig", "FinetuneConfig", "PreferenceConfig",
-                      "FinetuneConfig"]
-    first, _, dpop, third, dpo, _ = runs
+    stages = [(type(r[2]).__name__ if len(r) > 2 else type(r[0]).__name__) for r in runs]
+    assert stages == ["FinetuneConfig", "Args", "PreferenceConfig", "FinetuneConfig", "PreferenceConfig",
+                      "FinetuneConfig", "Namespace"]
+    first, _, dpop, third, dpo, _, compared = runs
     assert (first[2].num_train_epochs, first[2].per_device_train_batch_size, first[2].gradient_accumulation_steps,
             first[2].learning_rate, first[2].lr_scheduler_type, first[2].max_length) == \
         (5, 1, 8, 2e-4, "constant_with_warmup", 3000)
@@ -212,4 +212,4 @@ def test_the_launcher_runs_three_stages_with_the_papers_settings():
     assert (dpop[2].beta, dpop[2].dpop_lambda, dpop[2].learning_rate, dpop[2].num_train_epochs, dpop[3].lora_r) == \
         (0.4, 2.0, 2e-7, 2, 8)
     assert dpo[2].dpop_lambda == 0.0 and third[0].init_adapter.name == "stage2-dpop"
-    assert (first[1].temperature, first[1].repeats) == (0.5, 5)
+    assert (first[1].temperature, first[1].repeats) == (0.5, 5) and compared[0].run_dir.name == "bc5cdr"

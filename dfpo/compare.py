@@ -1,0 +1,92 @@
+"""DFPO's ablation on one corpus, from the stage folders dfpo/run_seed3.sh writes under RUN_DIR:
+
+    python dfpo/compare.py results/dfpo/ncbi_disease
+
+    stage1                  SFT only
+    stage2-dpop, stage3-dpop        SFT -> DPOP, then SFT -> DPOP -> SFT (DFPO)
+    stage2-sigmoid, stage3-sigmoid  the same with plain DPO in stage 2
+
+Prints a Markdown table (per task: test strict F1, parse rate, hallucination rate, seed 3's string-set F1,
+each mean +- sd over sampled repeats where there are several; training seconds and peak memory per stage),
+writes it with every number to RUN_DIR/comparison.json, and plots the chosen and rejected answers'
+log-probability during stage 2 under DPOP and under DPO to RUN_DIR/preference_comparison.png: DPOP exists to
+keep the chosen answers' probability from falling where DPO lets it fall.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from eval.runs import write_json
+
+STAGES = ("stage1", "stage2-dpop", "stage3-dpop", "stage2-sigmoid", "stage3-sigmoid")
+MEASURES = ("strict_f1", "parse_rate", "hallucination_rate", "string_set_f1")
+
+
+def cell(value: dict) -> str:
+    if value["mean"] is None:
+        return "-"
+    return f"{100 * value['mean']:.2f}" + (f" +- {100 * value['sd']:.2f}" if value["sd"] else "")
+
+
+def compare(run_dir: Path) -> dict:
+    stages = {}
+    for stage in STAGES:
+        path = run_dir / stage / "metrics.json"
+        if path.exists():
+            m = json.loads(path.read_text())
+            stages[stage] = {"train_seconds": m["train_seconds"], "peak_memory_mb": m.get("peak_memory_mb"),
+                             "tasks": {t: {k: r[k] for k in MEASURES} for t, r in m["tasks"].items()},
+                             "logps": m.get("logps")}
+    if not stages:
+        raise SystemExit(f"error: no DFPO stage under {run_dir} (expected {', '.join(STAGES)})")
+    return {"run_dir": str(run_dir), "stages": stages}
+
+
+def table(result: dict) -> str:
+    lines = ["| stage | task | " + " | ".join(MEASURES) + " | train s | peak MB |",
+             "|" + "---|" * (len(MEASURES) + 4)]
+    for stage, s in result["stages"].items():
+        for task, r in s["tasks"].items():
+            lines.append(f"| {stage} | {task} | " + " | ".join(cell(r[k]) for k in MEASURES) +
+                         f" | {s['train_seconds']:.0f} | {s['peak_memory_mb'] or '-'} |")
+    return "\n".join(lines)
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for stage, style in (("stage2-dpop", "-"), ("stage2-sigmoid", "--")):
+        logps = (result["stages"].get(stage) or {}).get("logps") or {}
+        for answer, colour in (("chosen", "tab:green"), ("rejected", "tab:red")):
+            if logps.get(answer):
+                ax.plot(*zip(*logps[answer]), style, color=colour,
+                        label=f"{'DPOP' if 'dpop' in stage else 'DPO'}: {answer}")
+    ax.set(xlabel="stage-2 step", ylabel="summed log-probability of the answer",
+           title="Stage 2: the answers' log-probability under the policy")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path, help="dfpo/run_seed3.sh's OUT/dfpo/<corpus>")
+    return parser.parse_args(argv)
+
+
+def main(args: argparse.Namespace) -> None:
+    result = compare(args.run_dir)
+    write_json(args.run_dir / "comparison.json", result)
+    plot(result, args.run_dir / "preference_comparison.png")
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main(parse_args())
