@@ -129,14 +129,15 @@ def main(script: ScriptArguments, evaluation: EvalArguments, config: FinetuneCon
     train_seconds = time.time() - started
     train_memory = peak_memory_mb()
     trainer.save_state()
-    save_stage(trainer.model, tokenizer, out, stack, {"stage": "finetune", "dataset": script.one_dataset})
+    method = "dfpo:" + ("post-finetune" if script.init_adapter else "finetune")
+    save_stage(trainer.model, tokenizer, out, stack, {"stage": method.removeprefix("dfpo:"),
+                                                      "dataset": script.one_dataset})
     model = trainer.model.merge_and_unload() if not model_config.load_in_4bit else trainer.model
     model.eval()
     train_units = task_units(script.one_dataset, "train", tokenizer, config.max_length, script.max_train_docs,
                              datasets_path=script.datasets_path)
     settings = {"model": stack["base"], "adapters": [*stack["adapters"], str((out / "model").resolve())],
                 "trained_at": json.loads((out / "trainer_state.json").read_text())["global_step"]}
-    method = "dfpo:" + ("post-finetune" if script.init_adapter else "finetune")
     tests = evaluate_stage(model, tokenizer, script.one_dataset, script.datasets_path, train_units, out / "test",
                            method, settings, evaluation, config.seed)
     metrics = {"method": method,

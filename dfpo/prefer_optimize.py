@@ -163,7 +163,8 @@ def main(script: ScriptArguments, evaluation: EvalArguments, config: PreferenceC
     train_memory = peak_memory_mb()
     trainer.save_state()
     method = "dfpo:dpop" if config.dpop_lambda else "dfpo:dpo"
-    save_stage(trainer.model, tokenizer, out, stack, {"stage": method, "dataset": script.one_dataset})
+    save_stage(trainer.model, tokenizer, out, stack, {"stage": method.removeprefix("dfpo:"),
+                                                      "dataset": script.one_dataset})
     model = trainer.model.merge_and_unload() if not model_config.load_in_4bit else trainer.model
     model.eval()
     train_units = task_units(script.one_dataset, "train", tokenizer, script.max_length_units,

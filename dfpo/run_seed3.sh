@@ -6,9 +6,9 @@
 # plain DPO in stage 2 (--loss_type sigmoid), and stage 1 alone. Every stage is scored on the test split.
 #
 #   bash dfpo/run_seed3.sh                   # PROFILE=default without a GPU: bundled SmolLM2-135M, LoRA; stages 1
-#                                            # and 3 60 steps of 2 of the first 200 training documents, pairs from
-#                                            # the first 60, stage 2 30 steps of 2 pairs; greedy answers for the
-#                                            # first 20 test documents (about 25 minutes per corpus type here)
+#                                            # and 3 30 steps of 2 of the first 200 training documents, pairs from
+#                                            # the first 40, stage 2 20 steps of 2 pairs; greedy answers for the
+#                                            # first 20 test documents
 #   PROFILE=paper bash dfpo/run_seed3.sh     # Gemma-2-9B-it, QLoRA, the seed's settings; sampled test answers
 #                                            # (temperature 0.5, 5 repeats)
 #   MODEL=... DATASETS=... OUT=... LAUNCH=echo prints the commands
@@ -25,11 +25,11 @@ case "$PROFILE" in
            PAIRS=(--samples 4 --temperature 1.0)
            EVAL=(--temperature 0.5 --repeats 5) ;;
   default) MODEL="${MODEL:-smollm2}"
-           STAGE1=(--max_train_docs 200 --max_steps 60 --batchsize 2 --gradient_accumulation_steps 1
+           STAGE1=(--max_train_docs 200 --max_steps 30 --batchsize 2 --gradient_accumulation_steps 1
                    --max_length 1024 --learning_rate 5e-4 --lora_r 16)
-           STAGE2=(--max_steps 30 --batchsize 2 --gradient_accumulation_steps 1 --max_length 1024
+           STAGE2=(--max_steps 20 --batchsize 2 --gradient_accumulation_steps 1 --max_length 1024
                    --learning_rate 5e-5 --beta 0.4 --dpop_lambda 2 --lora_r 8)
-           PAIRS=(--max_train_docs 60 --samples 1 --max_length 1024)
+           PAIRS=(--max_train_docs 40 --samples 1 --max_length 1024)
            EVAL=(--max_eval_docs 20) ;;
   *) echo "PROFILE must be paper or default, not $PROFILE" >&2; exit 2 ;;
 esac

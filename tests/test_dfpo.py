@@ -51,6 +51,24 @@ def stage1(tmp_path_factory):
     return out
 
 
+@slow
+def test_inference_answers_as_the_stage_did_and_samples_repeats(stage1, tmp_path):
+    from dfpo import inference
+
+    greedy = inference.main(*inference.parse_args(["--stage_dir", str(stage1), *FIXTURE_ARGS, "--max_eval_docs", "1",
+                                                   "--output_dir", str(tmp_path / "greedy")]))
+    own = json.loads((stage1 / "metrics.json").read_text())["tasks"]
+    assert {t: r["strict_f1"] for t, r in greedy["tasks"].items()} == {t: r["strict_f1"] for t, r in own.items()}
+    for task in own:
+        stores = [d / task / "greedy" / "test.outputs.jsonl" for d in (stage1 / "test", tmp_path / "greedy")]
+        own_answers, new_answers = ([json.loads(x)["output"] for x in p.read_text().splitlines()] for p in stores)
+        assert own_answers == new_answers
+    sampled = inference.main(*inference.parse_args(["--stage_dir", str(stage1), *FIXTURE_ARGS, "--max_eval_docs", "1",
+                                                    "--temperature", "0.5", "--repeats", "2",
+                                                    "--output_dir", str(tmp_path / "sampled")]))
+    assert all(len(r["runs"]) == 2 for r in sampled["tasks"].values())
+
+
 @pytest.fixture(scope="module")
 def pairs(stage1, tmp_path_factory):
     from dfpo import make_pairs
@@ -111,7 +129,8 @@ def test_pairs_of_every_kind_are_made_and_counted(pairs):
     pairs_file, counts = pairs
     records = [json.loads(line) for line in pairs_file.read_text().splitlines()]
     kinds = Counter(r["kind"] for r in records)
-    assert {"boundary_shifted", "wrong_type", "entity_missed", "spurious_span", "not_in_text", "malformed"} <= set(kinds)
+    assert set(kinds) >= {"boundary_shifted", "wrong_type", "entity_missed", "spurious_span", "not_in_text",
+                          "malformed"}
     assert kinds["sampled_wrong"] + kinds["sampled_malformed"] > 0
     assert all(counts[k] == v for k, v in kinds.items())
     assert all(r["chosen"][0]["content"] != r["rejected"][0]["content"] for r in records)
