@@ -32,11 +32,11 @@ from pathlib import Path
 from datasets import Dataset
 from peft import prepare_model_for_kbit_training
 from transformers import set_seed
-from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
+from trl import SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from data.corpus import FormatError, exit_on_format_error, iter_jsonl, parse_dataclasses
 from data.llm.generation import load_tokenizer
-from dfpo.stages import (LORA_MODULES, EvalArguments, chat_record, evaluate_stage, load_stage_model, save_stage,
+from dfpo.stages import (EvalArguments, StageModelConfig, chat_record, evaluate_stage, load_stage_model, save_stage,
                          task_units)
 from eval.runs import HardwareDefaults, peak_memory_mb, plot_training, resume_point, write_metrics
 
@@ -75,21 +75,6 @@ class FinetuneConfig(HardwareDefaults, SFTConfig):
     report_to: str = "none"
 
 
-@dataclass
-class FinetuneModelConfig(ModelConfig):
-    """trl's ModelConfig with seed 3's LoRA and its --modelpath name."""
-
-    model_name_or_path: str = field(default="smollm2", metadata={
-        "aliases": ["--modelpath"], "help": "hub id or local path of a causal LM ('smollm2' = bundled)"})
-    use_peft: bool = True
-    lora_r: int = 32
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    lora_target_modules: list[str] | None = field(default_factory=lambda: list(LORA_MODULES))
-    load_in_4bit: bool = field(default=False, metadata={"aliases": ["--isQLoRA"], "help": "4-bit NF4 base (QLoRA)"})
-    use_bnb_nested_quant: bool = True
-
-
 def training_records(script: ScriptArguments, config: FinetuneConfig, tokenizer, changes: Counter) -> list[dict]:
     """The chat records of the training split: built (--datapreprocess) or read back from OUTPUT_DIR/data."""
     path = Path(config.output_dir) / "data" / "train.jsonl"
@@ -110,7 +95,7 @@ def training_records(script: ScriptArguments, config: FinetuneConfig, tokenizer,
 
 
 def main(script: ScriptArguments, evaluation: EvalArguments, config: FinetuneConfig,
-         model_config: FinetuneModelConfig) -> dict:
+         model_config: StageModelConfig) -> dict:
     out = Path(config.output_dir)
     resume_from = resume_point(config, script.resume)
     tokenizer = load_tokenizer(script.init_adapter / "model" if script.init_adapter else
@@ -155,9 +140,9 @@ def main(script: ScriptArguments, evaluation: EvalArguments, config: FinetuneCon
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ScriptArguments, EvalArguments, FinetuneConfig,
-                                                       FinetuneModelConfig]:
+                                                       StageModelConfig]:
     """(ScriptArguments, EvalArguments, SFTConfig, ModelConfig), as trl's own scripts parse them."""
-    return parse_dataclasses((ScriptArguments, EvalArguments, FinetuneConfig, FinetuneModelConfig), __doc__, argv)
+    return parse_dataclasses((ScriptArguments, EvalArguments, FinetuneConfig, StageModelConfig), __doc__, argv)
 
 
 if __name__ == "__main__":

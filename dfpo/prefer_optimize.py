@@ -27,12 +27,12 @@ from pathlib import Path
 from datasets import Dataset
 from peft import prepare_model_for_kbit_training
 from transformers import set_seed
-from trl import ModelConfig, get_peft_config, get_quantization_config
+from trl import get_peft_config, get_quantization_config
 
 from data.corpus import FormatError, exit_on_format_error, iter_jsonl, parse_dataclasses
 from data.llm.generation import load_tokenizer
 from dfpo.dpop import DPOPConfig, DPOPTrainer
-from dfpo.stages import (LORA_MODULES, EvalArguments, evaluate_stage, load_stage_model, mentions, save_stage,
+from dfpo.stages import (EvalArguments, StageModelConfig, evaluate_stage, load_stage_model, mentions, save_stage,
                          task_units)
 from eval.runs import HardwareDefaults, peak_memory_mb, resume_point, write_metrics
 
@@ -77,18 +77,10 @@ class PreferenceConfig(HardwareDefaults, DPOPConfig):
 
 
 @dataclass
-class PreferenceModelConfig(ModelConfig):
-    """trl's ModelConfig with seed 3's stage-2 LoRA (r 8) and its --modelpath name."""
+class PreferenceModelConfig(StageModelConfig):
+    """Seed 3's stage-2 LoRA: r 8 (the rest as stages 1 and 3)."""
 
-    model_name_or_path: str = field(default="smollm2", metadata={
-        "aliases": ["--modelpath"], "help": "the base model of the stage-1 stack"})
-    use_peft: bool = True
     lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    lora_target_modules: list[str] | None = field(default_factory=lambda: list(LORA_MODULES))
-    load_in_4bit: bool = field(default=False, metadata={"aliases": ["--isQLoRA"], "help": "4-bit NF4 base (QLoRA)"})
-    use_bnb_nested_quant: bool = True
 
 
 def answer_text(value, path: Path, line: int, name: str) -> str:

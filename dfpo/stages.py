@@ -21,6 +21,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from trl import ModelConfig
+
 from data.corpus import Document, write_jsonl
 from data.llm.formats import get_format
 from data.llm.generation import PredictionStore, load_model, load_tokenizer
@@ -87,6 +89,22 @@ def chat_record(unit: Unit) -> dict:
 
 
 # --------------------------------------------------------------------------- stage models
+@dataclass
+class StageModelConfig(ModelConfig):
+    """trl's ModelConfig with seed 3's LoRA (stages 1 and 3: r 32, alpha 16, dropout 0.1 on the seven
+    projections) and its --modelpath name."""
+
+    model_name_or_path: str = field(default="smollm2", metadata={
+        "aliases": ["--modelpath"], "help": "hub id or local path of a causal LM ('smollm2' = bundled)"})
+    use_peft: bool = True
+    lora_r: int = 32
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    lora_target_modules: list[str] | None = field(default_factory=lambda: list(LORA_MODULES))
+    load_in_4bit: bool = field(default=False, metadata={"aliases": ["--isQLoRA"], "help": "4-bit NF4 base (QLoRA)"})
+    use_bnb_nested_quant: bool = True
+
+
 def read_stack(stage_dir: Path) -> dict:
     """{"base": model, "adapters": [adapter folders, oldest first]} of a finished stage's OUTPUT_DIR."""
     path = Path(stage_dir) / "model" / "stack.json"
