@@ -28,7 +28,7 @@ case "$PROFILE" in
            STAGE1=(--max_train_docs 200 --max_steps 30 --batchsize 2 --gradient_accumulation_steps 1
                    --max_length 1024 --learning_rate 5e-4 --lora_r 16)
            STAGE2=(--max_steps 20 --batchsize 2 --gradient_accumulation_steps 1 --max_length 1024
-                   --learning_rate 5e-5 --beta 0.4 --dpop_lambda 2 --lora_r 8)
+                   --learning_rate 5e-4 --beta 0.4 --dpop_lambda 2 --lora_r 8)
            PAIRS=(--max_train_docs 40 --samples 1 --max_length 1024)
            EVAL=(--max_eval_docs 20) ;;
   *) echo "PROFILE must be paper or default, not $PROFILE" >&2; exit 2 ;;
