@@ -8,9 +8,11 @@
 
 Prints a Markdown table (per task: test strict F1, parse rate, hallucination rate, seed 3's string-set F1,
 each mean +- sd over sampled repeats where there are several; training seconds and peak memory per stage),
-writes it with every number to RUN_DIR/comparison.json, and plots the chosen and rejected answers'
-log-probability during stage 2 under DPOP and under DPO to RUN_DIR/preference_comparison.png: DPOP exists to
-keep the chosen answers' probability from falling where DPO lets it fall.
+writes it with every number to RUN_DIR/comparison.json, and plots, step by step through stage 2 under DPOP
+and under DPO (the same pairs in the same order), the chosen and the rejected answers' log-probability
+relative to the reference (the stage-1 model): log pi(answer) - log ref(answer), trl's rewards / beta, from
+each run's trainer_state.json, to RUN_DIR/preference_comparison.png. DPOP exists to keep the chosen answers'
+ratio from falling below 0 where DPO lets it fall; the raw log-probabilities are in each metrics.json.
 """
 from __future__ import annotations
 
@@ -37,8 +39,12 @@ def compare(run_dir: Path) -> dict:
         if path.exists():
             m = json.loads(path.read_text())
             stages[stage] = {"train_seconds": m["train_seconds"], "peak_memory_mb": m.get("peak_memory_mb"),
-                             "tasks": {t: {k: r[k] for k in MEASURES} for t, r in m["tasks"].items()},
-                             "logps": m.get("logps")}
+                             "tasks": {t: {k: r[k] for k in MEASURES} for t, r in m["tasks"].items()}}
+            if "beta" in m:  # a preference stage: its answers' log-ratios to the reference, per step
+                history = json.loads((run_dir / stage / "trainer_state.json").read_text())["log_history"]
+                stages[stage]["logratios"] = {
+                    answer: [(h["step"], h[f"rewards/{answer}"] / m["beta"]) for h in history
+                             if f"rewards/{answer}" in h] for answer in ("chosen", "rejected")}
     if not stages:
         raise SystemExit(f"error: no DFPO stage under {run_dir} (expected {', '.join(STAGES)})")
     return {"run_dir": str(run_dir), "stages": stages}
@@ -61,13 +67,14 @@ def plot(result: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for stage, style in (("stage2-dpop", "-"), ("stage2-sigmoid", "--")):
-        logps = (result["stages"].get(stage) or {}).get("logps") or {}
+        ratios = (result["stages"].get(stage) or {}).get("logratios") or {}
         for answer, colour in (("chosen", "tab:green"), ("rejected", "tab:red")):
-            if logps.get(answer):
-                ax.plot(*zip(*logps[answer]), style, color=colour,
+            if ratios.get(answer):
+                ax.plot(*zip(*ratios[answer]), style, color=colour, marker=".",
                         label=f"{'DPOP' if 'dpop' in stage else 'DPO'}: {answer}")
-    ax.set(xlabel="stage-2 step", ylabel="summed log-probability of the answer",
-           title="Stage 2: the answers' log-probability under the policy")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set(xlabel="stage-2 step", ylabel="log pi(answer) - log ref(answer)",
+           title="Stage 2: the answers' log-probability relative to the stage-1 model")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
