@@ -23,13 +23,14 @@ class Task:
     merged: tuple[str, ...] = ()  # the corpus's types read as entity_type
     folder: Path | None = None  # a corpus given as train/dev/test.jsonl (--datasets_path), not a registry name
 
-    def documents(self, split: str, changes: Counter | None = None) -> list[Document]:
-        """The split's documents with only this task's entities, typed entity_type (what was merged is counted)."""
+    def documents(self, split: str, changes: Counter | None = None, limit: int | None = None) -> list[Document]:
+        """The split's (first `limit`) documents with only this task's entities, typed entity_type (what was
+        merged is counted)."""
         changes = Counter() if changes is None else changes
         wanted = self.merged or (self.entity_type,)
         out = []
         source = read_jsonl(self.folder / f"{split}.jsonl") if self.folder else registry.load(self.corpus, split)
-        for doc in source:
+        for doc in source[:limit]:
             kept = [Entity(e.fragments, self.entity_type, e.text) for e in doc.entities if e.type in wanted]
             changes["types_merged"] += sum(e.type != self.entity_type for e in doc.entities if e.type in wanted)
             out.append(Document(doc.id, doc.text, kept, doc.sentences, doc.tokens))

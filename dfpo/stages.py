@@ -46,7 +46,7 @@ def task_units(dataset: str, split: str, tokenizer, max_length: int | None, max_
     units = []
     for task in tasks_of(dataset, datasets_path):
         entity_type = NER_TASKS[task].entity_type
-        for doc in NER_TASKS[task].documents(split, changes)[:max_docs]:
+        for doc in NER_TASKS[task].documents(split, changes, max_docs):
             units.extend(fitting_units(doc, entity_type, tokenizer, max_length, changes))
     return units
 
