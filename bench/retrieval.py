@@ -107,8 +107,8 @@ def scale(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    out: dict = {"shots": args.shots, "seed": args.seed, "embedding_model": args.embedding_model_path,
-                 "reranker": args.rerank_model_path}
+    out: dict = {"settings": {"shots": args.shots, "seed": args.seed, "embedding_model": args.embedding_model_path,
+                              "reranker": args.rerank_model_path}}
     if "quality" in args.parts:
         out["quality"] = {name: quality(name, args) for name in args.datasets}
         for name, q in out["quality"].items():

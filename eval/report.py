@@ -72,7 +72,8 @@ def selection_rows(results: Path) -> list[list[str]]:
         for strategy, value in q["coverage"].items():
             diff = q.get(f"{strategy}_minus_ders")
             interval = (f"{diff['mean']:+.3f} ({diff['ci95'][0]:+.3f} to {diff['ci95'][1]:+.3f})" if diff else "-")
-            rows.append([dataset, strategy, str(bench["shots"]), f"{value:.3f}", interval, str(q["documents"])])
+            rows.append([dataset, strategy, str(bench["settings"]["shots"]), f"{value:.3f}", interval,
+                         str(q["documents"])])
     return rows
 
 
