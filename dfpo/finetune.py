@@ -36,8 +36,8 @@ from trl import SFTConfig, SFTTrainer, get_peft_config, get_quantization_config
 
 from data.corpus import FormatError, exit_on_format_error, iter_jsonl, parse_dataclasses
 from data.llm.generation import load_tokenizer
-from dfpo.stages import (EvalArguments, StageModelConfig, chat_record, evaluate_stage, load_stage_model, save_stage,
-                         task_units)
+from dfpo.stages import (EvalArguments, StageModelConfig, StageTrainingDefaults, chat_record,
+                         evaluate_stage, load_stage_model, save_stage, task_units)
 from eval.runs import HardwareDefaults, peak_memory_mb, plot_training, resume_point, write_metrics
 
 @dataclass
@@ -54,25 +54,16 @@ class ScriptArguments:
 
 
 @dataclass
-class FinetuneConfig(HardwareDefaults, SFTConfig):
-    """trl's SFTConfig with seed 3's settings as defaults and its flag names as aliases; fp32 and no activation
-    checkpointing unless asked (trl defaults to bf16 and activation checkpointing)."""
+class FinetuneConfig(HardwareDefaults, StageTrainingDefaults, SFTConfig):
+    """trl's SFTConfig with seed 3's stage-1 settings as defaults and its flag names as aliases."""
 
     num_train_epochs: float = field(default=5, metadata={"aliases": ["--epoch"]})
-    per_device_train_batch_size: int = field(default=1, metadata={"aliases": ["--batchsize"]})
-    gradient_accumulation_steps: int = 8
     learning_rate: float = 2e-4
     lr_scheduler_type: str = "constant_with_warmup"
     warmup_steps: float = 0.03
     max_length: int | None = field(default=3000, metadata={
         "help": "tokens of prompt + answer; longer documents are cut into windows of sentences (counted)"})
     completion_only_loss: bool = True
-    save_strategy: str = "epoch"
-    logging_steps: float = 1
-    bf16: bool = False
-    gradient_checkpointing: bool | None = field(default=None, metadata={
-        "help": "deprecated name of --activation_checkpointing (trl turns it on by default; this script does not)"})
-    report_to: str = "none"
 
 
 def training_records(script: ScriptArguments, config: FinetuneConfig, tokenizer, changes: Counter) -> list[dict]:

@@ -32,8 +32,8 @@ from trl import get_peft_config, get_quantization_config
 from data.corpus import FormatError, exit_on_format_error, iter_jsonl, parse_dataclasses
 from data.llm.generation import load_tokenizer
 from dfpo.dpop import DPOPConfig, DPOPTrainer
-from dfpo.stages import (EvalArguments, StageModelConfig, evaluate_stage, load_stage_model, mentions, save_stage,
-                         task_units)
+from dfpo.stages import (EvalArguments, StageModelConfig, StageTrainingDefaults, evaluate_stage,
+                         load_stage_model, mentions, save_stage, task_units)
 from eval.runs import HardwareDefaults, peak_memory_mb, resume_point, write_metrics
 
 @dataclass
@@ -49,22 +49,14 @@ class ScriptArguments:
 
 
 @dataclass
-class PreferenceConfig(HardwareDefaults, DPOPConfig):
-    """DPOPConfig with seed 3's stage-2 settings and flag names; fp32 and no activation checkpointing unless
-    asked. --loss_type dpop (default) or sigmoid (plain DPO: lambda 0)."""
+class PreferenceConfig(HardwareDefaults, StageTrainingDefaults, DPOPConfig):
+    """DPOPConfig with seed 3's stage-2 settings and flag names. --loss_type dpop (default) or sigmoid (plain
+    DPO: lambda 0)."""
 
     loss_type: list[str] = field(default_factory=lambda: ["dpop"], metadata={"help": "dpop, or sigmoid (DPO)"})
     learning_rate: float = 2e-7
     num_train_epochs: float = field(default=2, metadata={"aliases": ["--epoch"]})
-    per_device_train_batch_size: int = field(default=1, metadata={"aliases": ["--batchsize"]})
-    gradient_accumulation_steps: int = 8
     max_length: int | None = 2048
-    save_strategy: str = "epoch"
-    logging_steps: float = 1
-    bf16: bool = False
-    gradient_checkpointing: bool | None = field(default=None, metadata={
-        "help": "deprecated name of --activation_checkpointing (trl turns it on by default; this script does not)"})
-    report_to: str = "none"
 
     def __post_init__(self):
         names = [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)

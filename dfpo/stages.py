@@ -90,6 +90,22 @@ def chat_record(unit: Unit) -> dict:
 
 # --------------------------------------------------------------------------- stage models
 @dataclass
+class StageTrainingDefaults:
+    """A mixin for every stage's trl config (after HardwareDefaults): seed 3's batch of 1 x 8 (its --batchsize
+    name), a checkpoint per epoch, a log line per step, fp32 and no activation checkpointing unless asked
+    (trl defaults to bf16 and activation checkpointing)."""
+
+    per_device_train_batch_size: int = field(default=1, metadata={"aliases": ["--batchsize"]})
+    gradient_accumulation_steps: int = 8
+    save_strategy: str = "epoch"
+    logging_steps: float = 1
+    bf16: bool = False
+    gradient_checkpointing: bool | None = field(default=None, metadata={
+        "help": "deprecated name of --activation_checkpointing (trl turns it on by default; this script does not)"})
+    report_to: str = "none"
+
+
+@dataclass
 class StageModelConfig(ModelConfig):
     """trl's ModelConfig with seed 3's LoRA (stages 1 and 3: r 32, alpha 16, dropout 0.1 on the seven
     projections) and its --modelpath name."""
@@ -188,14 +204,13 @@ def evaluate_stage(model, tokenizer, dataset: str, datasets_path: Path | None, t
                                      seed * 1000 + repeat)
             scored = score_answers(split, outputs)
             write_jsonl(scored.predictions, folder / "test.predictions.jsonl", with_text=False)
-            d = scored.diagnostics
+            d, strings = scored.diagnostics, string_sets(docs, scored.predictions)
             run = {"strict_f1": scored.scores["strict"]["f1"], "parse_rate": d["parse_rate"],
-                   "hallucination_rate": d["hallucination_rate"],
-                   "string_set_f1": string_sets(docs, scored.predictions)["f1"],
+                   "hallucination_rate": d["hallucination_rate"], "string_set_f1": strings["f1"],
                    "seconds": round(time.time() - started, 1)}
             write_metrics(folder, {"method": method, "model": settings["model"], "dataset": task, "format": "list",
                                    "constrained": e.constrained, "temperature": e.temperature, "repeat": repeat,
-                                   "test": scored.scores, "string_sets": string_sets(docs, scored.predictions),
+                                   "test": scored.scores, "string_sets": strings,
                                    "diagnostics": {"test": d}})
             runs.append(run)
             print_scores(f"  {task} test" + (f" repeat {repeat}" if e.temperature > 0 else ""), scored.scores,
