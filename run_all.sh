@@ -1,47 +1,114 @@
 #!/usr/bin/env bash
-# The whole pipeline on the embedded default: set up .venv, fetch the corpora, describe them,
-# run every method stage, and collect all scores into results/RESULTS.md.
-#   DATASETS="ncbi_disease bc5cdr" OUT=results bash run_all.sh
+# The whole pipeline: set up .venv, fetch the corpora, run the stages of a profile, and collect every score
+# into OUT/RESULTS.md, which opens with the answer to "encoder or LLM?".
+#   bash run_all.sh                    # PROFILE=default (profiles/default.sh): the answer in small, on a CPU
+#   PROFILE=paper bash run_all.sh      # profiles/paper.sh: the papers' models and settings (GPU, hub access)
+#   OUT=results DATASETS="ncbi_disease bc5cdr" DRY_RUN=1 bash run_all.sh   # DRY_RUN: print the commands only
 # Corpora come from NER_MIRROR (default ../shared/datasets when present) or their original repositories.
+# Each stage starts its runs afresh; its time is printed against the profile's budget and kept in
+# OUT/stage_times.tsv for the report.
 set -euo pipefail
 cd "$(dirname "$0")"
+SECONDS=0
 source ./setup_env.sh
 
-DATASETS="${DATASETS:-ncbi_disease bc5cdr}"   # the default corpora of every stage
+PROFILE="${PROFILE:-default}"
+[ -f "profiles/$PROFILE.sh" ] || { echo "error: no profile profiles/$PROFILE.sh" >&2; exit 2; }
+source "profiles/$PROFILE.sh"
+DATASETS="${DATASETS:-ncbi_disease bc5cdr}"   # the corpora of the retrieval bench and the statistics
 OUT="${OUT:-results}"
+ANSWER="$OUT/answer"                          # eval/report.py reads the answer table from here
 mkdir -p "$OUT"
 
-echo "== data: fetch (sha256-checked) and describe"
-python data/download.py $DATASETS ${NER_MIRROR:+--mirror "$NER_MIRROR"}
-python data/stats.py $DATASETS > "$OUT/stats.md"
-cat "$OUT/stats.md"
+run() {  # a command, echoed (shell-quoted); DRY_RUN=1 only echoes it
+  echo "+ $(printf '%q ' "$@")"
+  [ -n "${DRY_RUN:-}" ] || "$@"
+}
 
-echo "== dictionary baseline (gazetteer from the training split)"
-for ds in $DATASETS; do
-  python dictionary/main.py --dataset_name "$ds" --output_dir "$OUT/dictionary/$ds"
+fresh() {  # a run's output folder, emptied: a stage's numbers come from this run only
+  [ -n "${DRY_RUN:-}" ] || rm -rf "$1"
+  echo "$1"
+}
+
+cap() {  # a sample size as a flag (nothing: the whole split)
+  [ -z "$1" ] || echo "--max_eval_docs $1"
+}
+
+stage_data() {
+  local corpora
+  corpora="$(printf '%s\n' $DATASETS $ANSWER_DATASETS | awk '!seen[$0]++' | xargs)"
+  run python data/download.py $corpora ${NER_MIRROR:+--mirror "$NER_MIRROR"}
+  echo "+ python data/stats.py $corpora > $OUT/stats.md"
+  [ -n "${DRY_RUN:-}" ] || python data/stats.py $corpora > "$OUT/stats.md"
+}
+
+stage_dictionary() {  # on both samples: it costs seconds
+  for ds in $ANSWER_DATASETS; do
+    run python dictionary/main.py --dataset_name "$ds" --eval_splits test $(cap "${TEST_DOCS[$ds]}") \
+      --output_dir "$(fresh "$ANSWER/$ds/dictionary")"
+    run python dictionary/main.py --dataset_name "$ds" --eval_splits test $(cap "${LLM_TEST_DOCS[$ds]}") \
+      --output_dir "$(fresh "$ANSWER/$ds/dictionary_llm_sample")"
+  done
+}
+
+stage_encoder() {  # trained once, scored on the large sample, then on the LLMs' sample
+  for ds in $ANSWER_DATASETS; do
+    run python encoders/main.py --dataset_name "$ds" "${ENCODER_ARGS[@]}" $(cap "${TEST_DOCS[$ds]}") \
+      --output_dir "$(fresh "$ANSWER/$ds/encoder")"
+    local sample
+    sample="$(fresh "$ANSWER/$ds/encoder_llm_sample")"
+    run python encoders/inference.py --model_dir "$ANSWER/$ds/encoder/model" --dataset_name "$ds" --split test \
+      $(cap "${LLM_TEST_DOCS[$ds]}") --bf16 "$BF16" --output "$sample/test.predictions.jsonl" \
+      --metrics "$sample/metrics.json"
+  done
+}
+
+stage_llm_lora() {
+  for ds in $ANSWER_DATASETS; do
+    run python decoders/main.py --dataset_name "$ds" "${LLM_LORA_ARGS[@]}" $(cap "${LLM_TEST_DOCS[$ds]}") \
+      --eval_splits test --output_dir "$(fresh "$ANSWER/$ds/llm_lora")"
+  done
+}
+
+stage_llm_prompting() {
+  for ds in $ANSWER_DATASETS; do
+    for shots in 0 "$SHOTS"; do
+      run python generative/prompt.py --dataset_name "$ds" "${PROMPT_ARGS[@]}" --shots "$shots" \
+        $(cap "${LLM_TEST_DOCS[$ds]}") --cache_dir "$OUT/prompt_cache" \
+        --output_dir "$(fresh "$ANSWER/$ds/llm_${shots}_shot")"
+    done
+  done
+}
+
+stage_retrieval() {
+  run python bench/retrieval.py --parts quality --datasets $DATASETS --json "$OUT/bench/retrieval.json"
+}
+
+stage_papers() {  # every paper's launcher in its own PROFILE=paper settings and corpora (profiles/paper.sh)
+  for launcher in $PAPER_LAUNCHERS; do
+    echo "+ PROFILE=paper OUT=$OUT/papers bash $launcher"
+    [ -n "${DRY_RUN:-}" ] || PROFILE=paper OUT="$OUT/papers" bash "$launcher"
+  done
+}
+
+stage_report() {
+  echo "+ python eval/report.py $OUT > $OUT/RESULTS.md"
+  [ -n "${DRY_RUN:-}" ] || python eval/report.py "$OUT" > "$OUT/RESULTS.md"
+}
+
+record() {  # stage, seconds: printed against the budget and kept for the report
+  echo "== $1: $2 s (budget ${BUDGET[$1]} s)"
+  [ -n "${DRY_RUN:-}" ] || printf '%s\t%s\t%s\n' "$1" "$2" "${BUDGET[$1]}" >> "$OUT/stage_times.tsv"
+}
+
+[ -n "${DRY_RUN:-}" ] || : > "$OUT/stage_times.tsv"
+for name in $STAGES; do
+  [ -n "${BUDGET[$name]:-}" ] || { echo "error: profiles/$PROFILE.sh gives stage $name no budget" >&2; exit 2; }
+  if [ "$name" = setup ]; then record setup "$SECONDS"; continue; fi
+  echo "== $name"
+  start=$SECONDS
+  "stage_$name"
+  record "$name" $((SECONDS - start))
 done
-
-echo "== encoders: inference and training speed (ratios measured in one run)"
-mkdir -p "$OUT/bench"
-python bench/encoder_speed.py --pad512_sentences 64 --train_batches 12 --pad512_train_batches 2 \
-  --json "$OUT/bench/encoder_speed.json" | tee "$OUT/bench/encoder_speed.txt"
-
-echo "== encoders: accuracy, our recipe vs a run_ner-style Trainer (same model, epochs, lr, seeds 42 and 43; capped)"
-# two (dataset, seed) runs at a time, a core each: 520 s instead of 666 s one at a time here, same scores
-python bench/encoder_accuracy.py --jobs 2 --output_dir "$OUT/encoder_accuracy" --json "$OUT/bench/encoder_accuracy.json"
-
-echo "== continual pre-training, then SmolLM2 + LoRA token classification with and without it (seed 1, capped)"
-OUT="$OUT" DATASETS="$DATASETS" bash continual/run_seed1.sh
-
-echo "== generation: batched vs one prompt at a time, constraints off and on (untrained SmolLM2, every format)"
-python bench/generation_speed.py --sentences 2 --json "$OUT/bench/generation_speed.json" | tee "$OUT/bench/generation_speed.txt"
-
-echo "== SmolLM2 zero-shot, few-shot and LoRA-tuned in every output format, constraints off and on (capped)"
-OUT="$OUT" DATASET="${DATASETS%% *}" bash generative/run_format_grid.sh
-
-echo "== in-context examples chosen by retrieval vs at random (seed 3's RAG-ICL selection, measured without an LLM)"
-python bench/retrieval.py --parts quality --datasets $DATASETS --json "$OUT/bench/retrieval.json"
-
-echo "== results"
-python eval/report.py "$OUT" > "$OUT/RESULTS.md"
-cat "$OUT/RESULTS.md"
+echo "== total: $SECONDS s"
+[ -n "${DRY_RUN:-}" ] || cat "$OUT/RESULTS.md"

@@ -15,14 +15,14 @@ from collections import Counter
 
 from data import registry
 from data.corpus import Document, exit_on_format_error
-from data.text import split_sentences
+from data.text import count_sentences
 
 
 def split_stats(docs: list[Document]) -> dict:
     types = Counter(e.type for d in docs for e in d.entities)
     return {
         "documents": len(docs),
-        "sentences": sum(len(d.sentences) if d.sentences else len(split_sentences(d.text)) for d in docs),
+        "sentences": count_sentences(docs),
         "entities": sum(types.values()),
         "types": dict(sorted(types.items(), key=lambda kv: (-kv[1], kv[0]))),
     }

@@ -39,7 +39,7 @@ from data.llm.models import resolve
 from data.llm.units import BudgetRule, UnitSplit, make_units
 from data.text import first_sentences
 from eval.answers import score_answers
-from eval.runs import print_scores, write_metrics
+from eval.runs import print_scores, timing, write_metrics
 
 VLLM_CHUNK = 512  # prompts per vLLM call: the outputs file is written after each
 
@@ -131,14 +131,14 @@ def main(args: Args) -> dict:
     name, docs = load_documents(args, info, changes)
     fmt, types = get_format(info["output_format"], nested=info["nested"]), tuple(info["types"])
     units = make_units(docs, types, fmt, info["level"], max_sentences=info["max_sentences"], respect_entities=False,
-                       changes=changes)
+                       changes=changes, instruction_style=info["script"].get("instruction", "full"))  # older models: full
     rule = BudgetRule(**info["budget_rule"])
     settings = {"model_dir": str(args.model_dir.resolve()), "adapter_sha256": sha256(args.model_dir),
                 "constrained": args.constrained,
                 "max_new_tokens": args.max_new_tokens, "load_in_4bit": model_config.load_in_4bit,
                 "backend": args.backend, "max_eval_sentences": args.max_eval_sentences}
     store = PredictionStore(args.output_dir / f"{name}.outputs.jsonl", settings, args.overwrite)
-    started = time.time()
+    stored, started = len(store), time.time()
     if args.backend == "vllm":
         if args.constrained or is_encoder_decoder(info["base_model"]):
             raise SystemExit("error: --backend vllm takes causal LMs without --constrained")
@@ -165,6 +165,7 @@ def main(args: Args) -> dict:
             "method": info["script"]["method"], "model": info["base_model"], "adapter": str(args.model_dir),
             "dataset": dataset, "format": fmt.name, "constrained": args.constrained, "backend": args.backend,
             name: scored.scores, "diagnostics": {name: scored.diagnostics}, "generation_seconds": round(seconds, 1),
+            "timing": {} if stored else {name: timing(seconds, docs)},
             "caps": {"max_eval_docs": args.max_eval_docs, "max_eval_sentences": args.max_eval_sentences},
             "units_changed": dict(sorted(changes.items()))}, f"{name}.metrics.json")
     return result

@@ -12,7 +12,8 @@ SFTConfig (every TrainingArguments / SFTConfig option is a flag: --learning_rate
 trl's ModelConfig (--model_name_or_path, --lora_r, --lora_target_modules, --load_in_4bit, ...), with this
 script's defaults and the seeds' names kept as aliases (--model_name, --isQLoRA, --warmup_ratio).
 
-The prompt is data/llm/prompts.prompt(instruction(types, format), unit text); the target is the unit's
+The prompt is data/llm/prompts.prompt(instruction(types, format), unit text), the instruction in full (types,
+format and an example) or, with --instruction brief, the types only; the target is the unit's
 gold answer in --output_format (data/llm/formats), followed by EOS. Units are sentences, or with --level
 document documents cut into windows of at most --max_sentences sentences (data/llm/units.py).
 
@@ -55,10 +56,12 @@ from data import registry
 from data.corpus import Document, exit_on_format_error, nests, parse_dataclasses, write_jsonl
 from data.llm.formats import FORMATS, get_format
 from data.llm.generation import PredictionStore, answer_end_id, is_encoder_decoder, load_model, load_tokenizer
+from data.llm.prompts import INSTRUCTIONS
 from data.llm.units import LEVELS, BudgetRule, Unit, UnitSplit, make_units
 from data.text import first_sentences
 from eval.answers import score_answers
-from eval.runs import HardwareDefaults, epochs_summary, plot_training, print_scores, resume_point, write_metrics
+from eval.runs import (HardwareDefaults, epochs_summary, plot_training, print_scores, resume_point, timing,
+                       write_metrics)
 
 EVAL_SPLITS = ("dev", "test")
 
@@ -72,6 +75,9 @@ class ScriptArguments:
     output_format: str = field(default="bio", metadata={"choices": tuple(FORMATS), "help": "data/llm/formats"})
     level: str = field(default="sentence", metadata={"choices": LEVELS, "help": "unit of a prompt"})
     max_sentences: int = field(default=10, metadata={"help": "--level document: sentences per window"})
+    instruction: str = field(default="full", metadata={
+        "choices": INSTRUCTIONS, "help": "full: types, format and an example; brief: the types only (the "
+                                         "format is learned from the targets; prompts about 3x shorter)"})
     method: str = field(default="decoder", metadata={"help": "the method's name in metrics.json"})
     patience: int = field(default=3, metadata={"help": "epochs without a better validation strict F1 before stopping"})
     generation_batch_size: int = 8
@@ -87,6 +93,8 @@ class ScriptArguments:
     max_selection_docs: int | None = field(default=None, metadata={
         "help": "model selection generates on the first N dev documents (default: all of --max_eval_docs)"})
     resume: bool = field(default=False, metadata={"help": "continue from the last complete checkpoint in output_dir"})
+    eval_splits: list[str] = field(default_factory=lambda: list(EVAL_SPLITS), metadata={"choices": EVAL_SPLITS,
+        "help": "the splits generated and scored after training (model selection still reads dev)"})
 
 
 @dataclass
@@ -209,7 +217,7 @@ def cut_split(name: str, docs: list[Document], types, fmt, script: ScriptArgumen
               changes: Counter | None = None) -> UnitSplit:
     """An evaluated split cut into units without looking at the gold, with its answer budgets."""
     units = make_units(docs, types, fmt, script.level, max_sentences=script.max_sentences, respect_entities=False,
-                       changes=changes)
+                       changes=changes, instruction_style=script.instruction)
     return UnitSplit(name, docs, units, fmt, types, rule.budgets(tokenizer, units, script.max_new_tokens))
 
 
@@ -246,7 +254,7 @@ def build_trainer(script: ScriptArguments, config: DecoderSFTConfig, model_confi
 def generation_settings(script: ScriptArguments, model_config: DecoderModelConfig) -> dict:
     """What the answers stored for a split depend on besides the trained weights (PredictionStore)."""
     return {"model": model_config.model_name_or_path, "format": script.output_format, "level": script.level,
-            "max_sentences": script.max_sentences, "constrained": script.constrained,
+            "max_sentences": script.max_sentences, "instruction": script.instruction, "constrained": script.constrained,
             "max_new_tokens": script.max_new_tokens, "max_eval_sentences": script.max_eval_sentences}
 
 
@@ -255,15 +263,19 @@ def evaluate_split(split: UnitSplit, model, tokenizer, script: ScriptArguments, 
     the scores, the diagnostics and what the generation took."""
     started = time.time()
     store = PredictionStore(out / f"{split.name}.outputs.jsonl", settings)
+    stored = len(store)
     outputs = split.generate(model, tokenizer, script.generation_batch_size, script.constrained, store)
     seconds = time.time() - started
     scored = score_answers(split, outputs)
     write_jsonl(scored.predictions, out / f"{split.name}.predictions.jsonl", with_text=False)
     print_scores(split.name, scored.scores, f"parse rate {scored.diagnostics['parse_rate']}",
                  f"{len(split.units):,} units in {seconds:.0f} s")
-    return {"scores": scored.scores, "diagnostics": scored.diagnostics,
-            "generation": {"units": len(split.units), "max_new_tokens": max(split.budgets, default=0),
-                           "generation_seconds": round(seconds, 1)}}
+    result = {"scores": scored.scores, "diagnostics": scored.diagnostics,
+              "generation": {"units": len(split.units), "max_new_tokens": max(split.budgets, default=0),
+                             "generation_seconds": round(seconds, 1)}}
+    if not stored:  # a speed only when every answer was generated now
+        result["timing"] = timing(seconds, split.docs)
+    return result
 
 
 def reuse_selection_answers(trainer, dev: UnitSplit, store: PredictionStore) -> None:
@@ -292,7 +304,8 @@ def main(script: ScriptArguments, config: DecoderSFTConfig, model_config: Decode
     for split in EVAL_SPLITS:
         docs[split] = first_sentences(docs[split], script.max_eval_sentences, changes)
     tokenizer = load_tokenizer(model_config.model_name_or_path, is_encoder_decoder(model_config.model_name_or_path))
-    train = make_units(docs["train"], types, fmt, script.level, max_sentences=script.max_sentences, changes=changes)
+    train = make_units(docs["train"], types, fmt, script.level, max_sentences=script.max_sentences, changes=changes,
+                       instruction_style=script.instruction)
     rule = BudgetRule.from_training(tokenizer, train)
     selection = cut_split("validation", docs["dev"][:script.max_selection_docs], types, fmt, script, tokenizer, rule)
     trainer = build_trainer(script, config, model_config, tokenizer, train, selection)
@@ -312,7 +325,7 @@ def main(script: ScriptArguments, config: DecoderSFTConfig, model_config: Decode
         model = model.merge_and_unload()  # faster generation; 4-bit weights keep the adapter apart
     model.eval()
     results = {}
-    for name in EVAL_SPLITS:
+    for name in script.eval_splits:
         split = cut_split(name, docs[name], types, fmt, script, tokenizer, rule, changes)
         if name == "dev":
             reuse_selection_answers(trainer, split, PredictionStore(out / "dev.outputs.jsonl", settings))
@@ -326,7 +339,8 @@ def report(script: ScriptArguments, config: DecoderSFTConfig, model_config: Deco
     out = Path(config.output_dir)
     epochs_run, best_epoch = epochs_summary(log_history)
     metrics = {"method": script.method, "model": model_config.model_name_or_path, "dataset": script.dataset_name,
-               "format": script.output_format, "level": script.level, "constrained": script.constrained,
+               "format": script.output_format, "level": script.level, "instruction": script.instruction,
+               "constrained": script.constrained,
                "isQLoRA": model_config.load_in_4bit,
                "lora": {k: getattr(model_config, f"lora_{k}") for k in
                         ("r", "alpha", "dropout", "target_modules", "modules_to_save")},
@@ -338,6 +352,7 @@ def report(script: ScriptArguments, config: DecoderSFTConfig, model_config: Deco
     metrics.update({split: r["scores"] for split, r in results.items()})
     metrics["diagnostics"] = {split: r["diagnostics"] for split, r in results.items()}
     metrics["generation"] = {split: r["generation"] for split, r in results.items()}
+    metrics["timing"] = {split: r["timing"] for split, r in results.items() if "timing" in r}
     write_metrics(out, metrics)
     plot_training(log_history, out / "training.png", f"{model_config.model_name_or_path} on {script.dataset_name}, "
                                                      f"{script.output_format} (best epoch {best_epoch} of {epochs_run})")

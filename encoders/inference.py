@@ -11,6 +11,7 @@ sentences; longer ones are cut into overlapping windows and merged back, never t
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from data import registry
 from data.corpus import Document, exit_on_format_error, parse_dataclasses, read_jsonl, write_jsonl
 from data.llm.models import resolve
 from encoders import tagging
-from eval.runs import print_scores
+from eval.runs import print_scores, timing, write_json
 from eval.semeval import score
 
 
@@ -42,12 +43,16 @@ class Args:
     max_batch_size: int = field(default=tagging.MAX_BATCH_SIZE, metadata={"help": "inputs per batch"})
     decode_mode: str = field(default=tagging.DECODE_MODE, metadata={"choices": tagging.DECODE_MODES})
     bf16: bool = field(default=False, metadata={"help": "run the model in bfloat16 (GPUs; CPUs with AMX)"})
+    max_eval_docs: int | None = field(default=None, metadata={"help": "predict only the first N documents"})
+    metrics: Path | None = field(default=None, metadata={
+        "help": "also write the scores and the speed as a metrics JSON (eval/report.py reads it)"})
 
 
 def load_documents(args: Args) -> list[Document]:
     if (args.input is None) == (args.dataset_name is None):
         raise SystemExit("error: give either --input FILE or --dataset_name NAME [--split SPLIT]")
-    return read_jsonl(args.input) if args.input else registry.load(args.dataset_name, args.split)
+    docs = read_jsonl(args.input) if args.input else registry.load(args.dataset_name, args.split)
+    return docs[:args.max_eval_docs]
 
 
 def load_model(model_dir: str, bf16: bool = False):
@@ -70,8 +75,18 @@ def main(args: Args) -> list[Document]:
     write_jsonl(pred, args.output, with_text=False)
     print(f"{len(docs):,} documents, {sum(len(d.entities) for d in pred):,} entities predicted in {seconds:.1f} s "
           f"-> {args.output}")
-    if any(d.entities for d in docs):
-        print_scores(args.split if args.input is None else args.input.stem, score(docs, pred).to_json())
+    if not any(d.entities for d in docs):
+        return pred
+    name = args.split if args.input is None else args.input.stem
+    scores = score(docs, pred).to_json()
+    print_scores(name, scores)
+    if args.metrics:
+        provenance = Path(args.model_dir) / tagging.PROVENANCE
+        base = json.loads(provenance.read_text())["base_model"] if provenance.exists() else args.model_dir
+        write_json(args.metrics, {"method": "encoder", "model": base, "model_dir": args.model_dir,
+                                  "dataset": args.dataset_name or args.input.stem, "bf16": args.bf16,
+                                  "max_eval_docs": args.max_eval_docs, name: scores,
+                                  "timing": {name: timing(seconds, docs)}})
     return pred
 
 

@@ -37,7 +37,8 @@ from data.bio import DISCONTINUOUS_POLICIES, OVERLAP_POLICIES, describe_changes
 from data.corpus import Document, exit_on_format_error, parse_dataclasses, write_jsonl
 from data.llm.models import resolve
 from encoders import tagging
-from eval.runs import HardwareDefaults, epochs_summary, plot_training, print_scores, resume_point, write_metrics
+from eval.runs import (HardwareDefaults, epochs_summary, plot_training, print_scores, resume_point, timing,
+                       write_json, write_metrics)
 from eval.semeval import score
 
 @dataclass
@@ -256,12 +257,19 @@ def write_results(args: ScriptArguments, out: Path, model, tokenizer, docs: dict
     `scored_dev`: the best epoch's dev documents as validation decoded them (else dev is predicted)."""
     model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
+    write_json(out / "model" / tagging.PROVENANCE, {"base_model": args.model_name, "dataset": args.dataset_name,
+                                                    "max_train_docs": args.max_train_docs, "lora": args.lora})
     epochs_run, best_epoch = epochs_summary(log_history)
     metrics = {"method": "encoder", "model": args.model_name, "dataset": args.dataset_name, "lora": args.lora,
-               "epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(train_seconds, 1)}
+               "epochs_run": epochs_run, "best_epoch": best_epoch, "train_seconds": round(train_seconds, 1),
+               "max_train_docs": args.max_train_docs, "max_eval_docs": args.max_eval_docs, "timing": {}}
     for split in ("dev", "test"):
-        pred = scored_dev if split == "dev" and scored_dev is not None else tagging.predict(
-            model, tokenizer, docs[split], args.max_length, args.stride, mode=args.decode_mode)
+        if split == "dev" and scored_dev is not None:
+            pred = scored_dev
+        else:
+            started = time.time()
+            pred = tagging.predict(model, tokenizer, docs[split], args.max_length, args.stride, mode=args.decode_mode)
+            metrics["timing"][split] = timing(time.time() - started, docs[split])
         write_jsonl(pred, out / f"{split}.predictions.jsonl", with_text=False)
         metrics[split] = score(docs[split], pred).to_json()
         print_scores(split, metrics[split])

@@ -42,6 +42,7 @@ MAX_BATCH_SIZE = 128  # sequences per inference batch
 # 57.57 / 52.93, viterbi 59.12 / 56.46; BC5CDR (45 abstracts) lenient 58.06 / 59.22, viterbi 59.06 / 60.25.
 DECODE_MODES = ("viterbi", "lenient", "strict")
 DECODE_MODE = "viterbi"
+PROVENANCE = "training.json"  # in a saved model folder: its base model and training data (encoders/main.py writes it)
 
 
 def label_names(types: Sequence[str]) -> list[str]:

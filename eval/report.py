@@ -2,10 +2,15 @@
 
     python eval/report.py results > results/RESULTS.md
 
-Each method writes `metrics.json` (inference scripts `SPLIT.metrics.json`) as `{"method": str, "model": str, "dataset": str, SPLIT: <eval/semeval
-JSON>, ...}`; generating methods add "format", "shots", "constrained" and `"diagnostics": {SPLIT: <eval/
+Each method writes `metrics.json` (inference scripts `SPLIT.metrics.json`) as `{"method": str, "model": str,
+"dataset": str, SPLIT: <eval/semeval JSON>, "timing": {SPLIT: eval/runs.timing}, ...}`; generating methods add "format", "shots", "constrained" and `"diagnostics": {SPLIT: <eval/
 diagnostics JSON>}`. The report has one row per (method, model, variant, dataset, split) with the four
 SemEval schemas, a table of the generation diagnostics, and the headline numbers of each `bench/*.json`.
+
+It opens with the answer to "encoder or LLM?" when run_all.sh made one (OUT/answer/DATASET/RUN/metrics.json):
+per corpus a sentence generated from the numbers, strict F1 with its bootstrap interval, training time and
+sentences per second of every method on the same test sample, and the published numbers (eval/published.tsv)
+beside it; then run_all.sh's stage times against its profile's budgets (OUT/stage_times.tsv).
 """
 from __future__ import annotations
 
@@ -77,6 +82,101 @@ def selection_rows(results: Path) -> list[list[str]]:
     return rows
 
 
+# --------------------------------------------------------------------------- the answer table
+ANSWER = "answer"  # run_all.sh writes the default profile's comparison to OUT/answer/DATASET/RUN/
+PUBLISHED = Path(__file__).with_name("published.tsv")
+
+
+def method_label(m: dict) -> str:
+    """What a run is, in a reader's words."""
+    if m["method"] == "prompt":
+        return f"LLM prompted, {m['shots']}-shot" if m.get("shots") else "LLM prompted, zero-shot"
+    return {"dictionary": "gazetteer of the training mentions", "encoder": "encoder, fine-tuned",
+            "decoder": "LLM, LoRA-tuned"}.get(m["method"], m["method"])
+
+
+def interval(scores: dict) -> str:
+    f1, (low, high) = scores["strict"]["f1"], scores["bootstrap"]["strict_f1_ci95"]
+    return f"{100 * f1:.2f} ({100 * low:.1f}-{100 * high:.1f})"
+
+
+def answer_runs(results: Path) -> dict[tuple[str, int], list[dict]]:
+    """Per dataset and test sample (its number of documents, largest first), the test metrics of every run
+    under OUT/answer/, best strict F1 first."""
+    runs: dict[tuple[str, int], list[dict]] = {}
+    for path in sorted((results / ANSWER).glob("*/*/metrics.json")):
+        m = json.loads(path.read_text())
+        if "test" in m:
+            runs.setdefault((m["dataset"], m["test"]["bootstrap"]["documents"]), []).append(m)
+    return {k: sorted(r, key=lambda m: -m["test"]["strict"]["f1"])
+            for k, r in sorted(runs.items(), key=lambda kv: (kv[0][0], -kv[0][1]))}
+
+
+def answer_rows(runs: list[dict]) -> list[list[str]]:
+    rows = []
+    for m in runs:
+        test, speed = m["test"], m.get("timing", {}).get("test", {})
+        per_type = ", ".join(f"{t} {100 * s['strict']['f1']:.1f}" for t, s in test["per_type"].items())
+        train = m.get("train_seconds")
+        rows.append([method_label(m), Path(str(m.get("model", "-"))).name, interval(test), per_type,
+                     "-" if train is None else f"{train:,.0f} s",
+                     f"{speed['sentences_per_second']:,.1f}" if speed else "-"])
+    return rows
+
+
+def verdict(dataset: str, runs: list[dict]) -> str:
+    """One sentence from the numbers: the best run, and how far each other run is below it, saying whether
+    their intervals overlap (overlapping intervals: the sample cannot tell them apart)."""
+    best, others = runs[0], runs[1:]
+    test = best["test"]
+    head = (f"On {dataset} ({test['bootstrap']['documents']:,} test documents, {test['strict']['possible']:,} "
+            f"mentions), the {method_label(best)} scores highest ({100 * test['strict']['f1']:.1f} strict F1)")
+    low = test["bootstrap"]["strict_f1_ci95"][0]
+    parts = []
+    for m in others:
+        gap = 100 * (test["strict"]["f1"] - m["test"]["strict"]["f1"])
+        apart = m["test"]["bootstrap"]["strict_f1_ci95"][1] < low
+        parts.append(f"{gap:.1f} points above the {method_label(m)}{'' if apart else ' (intervals overlap)'}")
+    return head + (": " + "; ".join(parts) if parts else "") + "."
+
+
+def published_rows(dataset: str) -> list[list[str]]:
+    if not PUBLISHED.exists():
+        return []
+    lines = [line.split("\t") for line in PUBLISHED.read_text().splitlines() if line and not line.startswith("#")]
+    head, *body = lines
+    return [[r["system"], r["type"], r["f1"], r["regime"], r["source"]]
+            for r in (dict(zip(head, line)) for line in body) if r["dataset"] == dataset]
+
+
+def answer_section(results: Path) -> str:
+    runs = answer_runs(results)
+    if not runs:
+        return ""
+    out = ["## Encoder or LLM? The answer on this machine\n",
+           "Strict F1 (%) on one fixed test sample per corpus, with its 95 % bootstrap interval over documents "
+           "(eval/semeval.py); training time and inference speed as measured in the same run (sentences per "
+           "second of the test sample). The published numbers below each table are larger models on GPUs, "
+           "scored per entity type.\n"]
+    for (dataset, documents), sample in runs.items():
+        out += [f"### {dataset}, {documents:,} test documents\n", verdict(dataset, sample) + "\n",
+                table(["method", "model", "strict F1 (95 % CI)", "per type strict F1", "training", "sentences/s"],
+                      answer_rows(sample)) + "\n"]
+    for dataset in dict.fromkeys(dataset for dataset, _ in runs):
+        if published := published_rows(dataset):
+            out += [f"Published on {dataset}:\n", table(["system", "type", "F1", "regime", "source"], published) + "\n"]
+    return "\n".join(out)
+
+
+def stage_rows(results: Path) -> list[list[str]]:
+    """run_all.sh's stage times (OUT/stage_times.tsv: stage, seconds, budget)."""
+    path = results / "stage_times.tsv"
+    if not path.exists():
+        return []
+    rows = [line.split("\t") for line in path.read_text().splitlines() if line]
+    return [[name, seconds, budget, "yes" if int(seconds) <= int(budget) else "no"] for name, seconds, budget in rows]
+
+
 def table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                       *("| " + " | ".join(r) + " |" for r in rows)])
@@ -88,6 +188,12 @@ def main() -> None:
     args = parser.parse_args()
     scores, diagnostics = score_rows(args.results)
     key = ["method", "model", "variant", "dataset", "split"]
+    if answer := answer_section(args.results):
+        print(answer)
+    if stages := stage_rows(args.results):
+        print("Stage times of run_all.sh (seconds) against the budgets of its profile.\n")
+        print(table(["stage", "seconds", "budget", "within"], stages) + "\n")
+    print("## Every run\n")
     print("SemEval-2013 span scores (%) from eval/semeval.py; `gold` = number of gold entities.\n")
     print(table([*key, "strict P", "strict R", *(f"{k} F1" for k in SCHEMAS), "gold", "file"], scores))
     if diagnostics:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
+
+from data.corpus import Document
+from data.text import count_sentences
 
 
 # --------------------------------------------------------------------------- metrics and scores
@@ -24,6 +28,15 @@ def write_json(path: str | Path, value) -> Path:
 def write_metrics(folder: str | Path, metrics: dict, name: str = "metrics.json") -> Path:
     """metrics.json ({"method", "model", "dataset", SPLIT: eval/semeval JSON, ...}; eval/report.py reads it)."""
     return write_json(Path(folder) / name, metrics)
+
+
+def timing(seconds: float, docs: Sequence[Document]) -> dict:
+    """How long predicting a split took, as every method's metrics.json records it ("timing": {SPLIT: ...}):
+    sentences per second counts the same sentences for every method (data/text.count_sentences), whatever
+    unit the method reads."""
+    sentences = count_sentences(docs)
+    return {"seconds": round(seconds, 2), "documents": len(docs), "sentences": sentences,
+            "sentences_per_second": round(sentences / max(seconds, 1e-6), 2)}
 
 
 def score_line(scores: dict) -> str:
@@ -56,6 +69,16 @@ class HardwareDefaults:
         self.use_cpu = not accelerated if self.use_cpu is None else self.use_cpu
         self.dataloader_pin_memory = accelerated if self.dataloader_pin_memory is None else self.dataloader_pin_memory
         super().__post_init__()
+
+
+def bf16_is_fast() -> bool:
+    """Whether bfloat16 runs natively here: a CUDA device with bf16, or a CPU with AVX-512 bf16 or AMX, where
+    a bf16 matmul runs several times faster than fp32. Elsewhere it is emulated and slower than fp32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def peak_memory_mb() -> float:

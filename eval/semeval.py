@@ -21,6 +21,11 @@ discontinuous entity must get every fragment right:
 Precision = (COR + 0.5 PAR) / actual and recall = (COR + 0.5 PAR) / possible, with
 possible = COR + INC + PAR + MIS (the gold entities) and actual = COR + INC + PAR + SPU (the predictions).
 
+Uncertainty. `to_json` carries a 95 % percentile bootstrap interval of the strict F1 over documents
+(resampled with replacement, a fixed seed): how far the score could move on another sample of documents
+like these, the test set being a sample of the corpus. Documents, not entities, are resampled because the
+mentions of one abstract are not independent.
+
 Per type, COR / INC / PAR / MIS are counted under the gold entity's type and SPU under the predicted
 type, so the per-type counts add up to the overall counts; a type confusion is INC for the gold type
 (nervaluate instead re-scores each type on its own, turning a confusion into MIS + SPU). Macro scores
@@ -38,6 +43,8 @@ from data.corpus import Document, Entity
 
 SCHEMAS = ("strict", "exact", "partial", "type")
 CATEGORIES = ("correct", "incorrect", "partial", "missed", "spurious")
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
 
 Corpus = Mapping[str, Sequence[Entity]] | Sequence[Document]
 
@@ -112,6 +119,7 @@ class Result:
     """The alignment and its counts: overall and per type, for every schema."""
 
     matches: list[Match]
+    documents: list[str] = field(default_factory=list)  # every scored document, with entities or not
     overall: dict[str, Counts] = field(init=False)
     per_type: dict[str, dict[str, Counts]] = field(init=False)
 
@@ -136,10 +144,31 @@ class Result:
                       for k in ("precision", "recall", "f1")}
         return out
 
+    def f1_interval(self, schema: str = "strict", resamples: int = BOOTSTRAP_RESAMPLES,
+                    seed: int = BOOTSTRAP_SEED) -> list[float]:
+        """95 % percentile bootstrap interval of the F1 of `schema`, documents resampled with replacement.
+        Per document the F1's parts add up: (COR + PAR / 2, possible, actual), F1 = 2 (COR + PAR / 2) /
+        (possible + actual)."""
+        ids = sorted(set(self.documents) | {m.doc_id for m in self.matches})
+        if not ids:
+            return [0.0, 0.0]
+        row = {d: i for i, d in enumerate(ids)}
+        parts = np.zeros((len(ids), 3))
+        credit = {"correct": 1.0, "partial": 0.5}
+        for m in self.matches:
+            category = m.category(schema)
+            parts[row[m.doc_id]] += (credit.get(category, 0.0), m.gold is not None, m.pred is not None)
+        draws = np.random.default_rng(seed).integers(0, len(ids), (resamples, len(ids)))
+        sums = parts[draws].sum(axis=1)
+        f1 = 2 * sums[:, 0] / np.maximum(sums[:, 1] + sums[:, 2], 1)
+        return [round(float(x), 6) for x in np.percentile(f1, [2.5, 97.5])]
+
     def to_json(self) -> dict:
         return {**{s: self.overall[s].to_json() for s in SCHEMAS},
                 "per_type": {t: {s: c.to_json() for s, c in by.items()} for t, by in self.per_type.items()},
-                "macro": self.macro}
+                "macro": self.macro,
+                "bootstrap": {"strict_f1_ci95": self.f1_interval(), "documents": len(set(self.documents)),
+                              "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED}}
 
 
 def score(gold: Corpus, pred: Corpus) -> Result:
@@ -149,7 +178,7 @@ def score(gold: Corpus, pred: Corpus) -> Result:
     if unknown:
         raise ValueError(f"predictions for {len(unknown)} unknown document(s), e.g. {unknown[:3]}")
     return Result([Match(doc_id, g, p) for doc_id in sorted(gold_map)
-                   for g, p in align(gold_map[doc_id], pred_map.get(doc_id, ()))])
+                   for g, p in align(gold_map[doc_id], pred_map.get(doc_id, ()))], sorted(gold_map))
 
 
 def by_document(corpus: Corpus) -> dict[str, list[Entity]]:

@@ -57,6 +57,7 @@ import hashlib
 import json
 import random
 import statistics
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,7 +73,7 @@ from data.llm.prompts import chat, few_shot, instruction
 from data.llm.units import LEVELS, BudgetRule, Unit, UnitSplit, make_units
 from data.text import first_sentences, tokenize
 from eval.answers import score_answers
-from eval.runs import print_scores, write_metrics
+from eval.runs import print_scores, timing, write_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = "local"  # the base URL metrics.json names for a local model
@@ -246,12 +247,14 @@ def main(args: Args) -> dict:
                                 "overwrite")},
                 "prompts_sha256": hashlib.sha256("\0".join(prompts).encode()).hexdigest()}
     store = PredictionStore(args.output_dir / f"{args.split}.outputs.jsonl", settings, args.overwrite)
+    stored, started = len(store), time.time()
     if args.base_url:
         stats = answer_endpoint(args, split, store)
     else:
         todo = sum(i not in store for i in split.ids)
         split.generate(model, tokenizer, args.batch_size, args.constrained, store)
         stats = Counter(requests=todo, sent=todo)
+    seconds = time.time() - started
     print(f"requests sent: {stats['sent']}, cache hits: {stats['cache_hits']}")
     outputs = store.outputs()
     scored = score_answers(split, outputs)
@@ -268,7 +271,9 @@ def main(args: Args) -> dict:
                "retrieved_examples": ({u.id: [e.id for e in chosen[u.id]] for u in units}
                                       if args.example_selection != "random" else None),
                "finish_reasons": dict(Counter(str(store.records[i].get("finish_reason")) for i in split.ids)),
-               "requests": dict(stats)}
+               "requests": dict(stats),
+               # a speed only when every answer was made now (not read from the store or the cache)
+               "timing": {} if stored or stats["cache_hits"] else {args.split: timing(seconds, docs)}}
     write_metrics(args.output_dir, metrics)
     print_scores(args.split, scored.scores, f"parse rate {scored.diagnostics['parse_rate']}")
     return metrics

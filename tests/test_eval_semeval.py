@@ -167,10 +167,46 @@ def test_documents_and_mappings_are_interchangeable():
 def test_json_layout():
     out = one([E(0, 5, X)], [E(0, 5, X)]).to_json()
     keys = {"precision", "recall", "f1", *CATEGORIES, "possible", "actual"}
-    assert set(out) == {*SCHEMAS, "per_type", "macro"}
+    assert set(out) == {*SCHEMAS, "per_type", "macro", "bootstrap"}
     assert all(set(out[s]) == keys for s in SCHEMAS)
     assert set(out["per_type"][X]) == set(SCHEMAS) and set(out["per_type"][X]["type"]) == keys
     assert set(out["macro"]["strict"]) == {"precision", "recall", "f1"}
+
+
+def test_bootstrap_interval_equals_rescoring_each_resample_of_documents():
+    """The interval's per-document sums give the F1 that scoring the resampled documents gives (partial
+    credit included), and it holds the point estimate."""
+    rng = random.Random(7)
+    gold, pred = {}, {}
+    for d in range(25):
+        spans = [(s, s + rng.randint(1, 6)) for s in range(0, 200, rng.randint(15, 40))]
+        gold[f"d{d}"] = [E(a, b, rng.choice((X, Y))) for a, b in spans]
+        pred[f"d{d}"] = [E(a, b + rng.choice((0, 0, 0, 1, 30)), rng.choice((X, X, Y))) for a, b in spans
+                         if rng.random() < 0.8]
+    gold["empty"], pred["empty"] = [], []
+    result = score(gold, pred)
+    for schema in ("strict", "partial"):
+        low, high = result.f1_interval(schema, resamples=300, seed=3)
+        ids = sorted(gold)
+        draws = __import__("numpy").random.default_rng(3).integers(0, len(ids), (300, len(ids)))
+        rescored = []
+        for draw in draws:  # each resample as a corpus of renamed copies, scored from scratch
+            names = [f"{ids[i]}#{k}" for k, i in enumerate(draw)]
+            rescored.append(score({n: gold[ids[i]] for n, i in zip(names, draw)},
+                                  {n: pred[ids[i]] for n, i in zip(names, draw)}).overall[schema].f1)
+        expected = __import__("numpy").percentile(rescored, [2.5, 97.5])
+        assert (low, high) == pytest.approx(tuple(expected), abs=1e-6)
+        assert low < result.overall[schema].f1 < high
+    assert result.to_json()["bootstrap"]["documents"] == 26
+
+
+def test_bootstrap_interval_narrows_with_more_documents():
+    gold = {f"d{i}": [E(0, 5, X), E(10, 15, X)] for i in range(20)}
+    pred = {f"d{i}": [E(0, 5, X)] if i % 3 else [E(0, 4, X), E(10, 15, Y)] for i in range(20)}
+    small = score(gold, pred).f1_interval()
+    large = score({f"{k}{c}": v for c in range(10) for k, v in gold.items()},
+                  {f"{k}{c}": v for c in range(10) for k, v in pred.items()}).f1_interval()
+    assert large[1] - large[0] < (small[1] - small[0]) / 2
 
 
 # ---------------------------------------------------------------- views

@@ -107,16 +107,17 @@ def unit_documents(docs: Sequence[Document], level: str = "sentence", max_senten
 
 def make_units(docs: Sequence[Document], types: Sequence[str], fmt: OutputFormat, level: str = "sentence",
                per_type: bool = False, max_sentences: int = 10, stride: int | None = None,
-               respect_entities: bool = True, changes: Counter | None = None) -> list[Unit]:
+               respect_entities: bool = True, changes: Counter | None = None,
+               instruction_style: str = "full") -> list[Unit]:
     """Every unit of every document (one per unit and type with `per_type`, as seed 3 asks); what the
     format flattened or the cutting dropped is counted in `changes`. Every gold type must be among `types`
-    (seed 4's instruction omitted a type its targets used)."""
+    (seed 4's instruction omitted a type its targets used). `instruction_style`: data/llm/prompts.INSTRUCTIONS."""
     changes = Counter() if changes is None else changes
     unknown = sorted({e.type for doc in docs for e in doc.entities} - set(types))
     if unknown:
         raise ValueError(f"gold entity types {unknown} are not among the types {list(types)}")
     groups = [(t,) for t in types] if per_type else [tuple(types)]
-    tasks = {group: instruction(group, fmt) for group in groups}
+    tasks = {group: instruction(group, fmt, instruction_style) for group in groups}
     units = []
     for doc in docs:
         for k, span in enumerate(unit_spans(doc, level, max_sentences, stride, respect_entities)):

@@ -1,0 +1,44 @@
+# The default profile of run_all.sh: the few numbers that answer "encoder or LLM?" on a CPU, each with its
+# 95 % bootstrap interval, in under 30 minutes on 2 cores. Methods are compared on fixed test samples
+# (below); the settings reach each run's metrics.json through its own flags.
+#
+# Left out here (they run in tests/ and in PROFILE=paper): continual pre-training, the format grid, seed 3's
+# RAG-ICL prompting and DFPO, and the speed benches. At the sizes this CPU allows in 30 minutes their
+# intervals are wider than the effects they show (format grid: 2 test sentences; continual: taggers trained
+# on 4 documents; DFPO: 20 test documents, its stages 0.1 to 2.2 points apart with sampled runs' sd 5-6).
+
+# NCBI-disease as its published numbers score it (one Disease type; the MTL IOB release, a document per
+# sentence) and BC5CDR (chemicals and diseases, PubTator abstracts).
+ANSWER_DATASETS="ncbi_disease_iob bc5cdr"
+# Two fixed test samples per corpus, the first N documents of its test split (empty: all of it):
+# - TEST_DOCS, for the gazetteer and the encoder: large enough that the encoder's interval is +-3 points or
+#   less. NCBI: the whole test split, 940 sentences (960 mentions); BC5CDR: 100 of 500 abstracts (1,955
+#   mentions).
+# - LLM_TEST_DOCS, for every method, the LLMs included: what SmolLM2 can answer three times over (zero-shot,
+#   few-shot, LoRA-tuned) within the budget, about 0.3-0.8 s per sentence here. The gazetteer and the encoder
+#   are scored on it too, so each of its rows compares methods on the same documents.
+declare -A TEST_DOCS=([ncbi_disease_iob]="" [bc5cdr]=100)
+declare -A LLM_TEST_DOCS=([ncbi_disease_iob]=200 [bc5cdr]=10)
+
+# bf16 where it is native (AVX-512 bf16 / AMX CPUs, CUDA): the encoder trains about 2x faster here.
+BF16="$(python -c 'from eval.runs import bf16_is_fast; print(bf16_is_fast())')"
+
+# The encoder: the bundled MiniLM (all-MiniLM-L6-v2) on every training document, validated on the dev
+# split's first N documents (as many as the test sample), the best of 3 epochs kept.
+ENCODER_ARGS=(--model_name minilm --learning_rate 1e-4 --batch_size 16 --num_train_epochs 3 --seed 42
+              --bf16 "$BF16")
+
+# The LLM: the bundled SmolLM2-135M-Instruct writing `TYPE: mention, mention` lines per sentence
+# (typed_short), prompted zero-shot and with SHOTS random training examples, and LoRA-tuned.
+SHOTS=3
+LLM_LORA_ARGS=(--model_name smollm2 --output_format typed_short --lora_r 16 --lora_alpha 32
+               --learning_rate 5e-4 --num_train_epochs 1 --max_steps 300 --per_device_train_batch_size 8
+               --train_sampling_strategy random --max_selection_docs 5 --generation_batch_size 32 --seed 42
+               --bf16 "$BF16")
+PROMPT_ARGS=(--model_name smollm2 --output_format typed_short --batch_size 32 --seed 42)
+
+# Stage budgets in seconds on this machine (2 cores, fresh clone); run_all prints each stage's time
+# against its budget and eval/report.py puts both into RESULTS.md.
+declare -A BUDGET=([setup]=150 [data]=60 [dictionary]=30 [encoder]=720 [llm_lora]=480 [llm_prompting]=240
+                   [retrieval]=100 [report]=20)
+STAGES="setup data dictionary encoder llm_lora llm_prompting retrieval report"
