@@ -5,8 +5,9 @@
 #   PROFILE=paper bash run_all.sh      # profiles/paper.sh: the papers' models and settings (GPU, hub access)
 #   OUT=results DATASETS="ncbi_disease bc5cdr" DRY_RUN=1 bash run_all.sh   # DRY_RUN: print the commands only
 # Corpora come from NER_MIRROR (default ../shared/datasets when present) or their original repositories.
-# Each stage starts its runs afresh; its time is printed against the profile's budget and kept in
-# OUT/stage_times.tsv for the report.
+# Each stage starts its runs afresh, the answer corpora side by side (JOBS of them, the profile's default;
+# their logs in OUT/logs/); its time is printed against the profile's budget and kept in OUT/stage_times.tsv
+# for the report.
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS=0
@@ -42,43 +43,66 @@ stage_data() {
   [ -n "${DRY_RUN:-}" ] || python data/stats.py $corpora > "$OUT/stats.md"
 }
 
-stage_dictionary() {  # on both samples: it costs seconds
+per_corpus() {  # STAGE: STAGE_for DATASET for every answer corpus, JOBS side by side (a share of the cores each)
+  local fn="$1_for" ds i
+  if [ "$JOBS" -le 1 ] || [ -n "${DRY_RUN:-}" ]; then
+    for ds in $ANSWER_DATASETS; do "$fn" "$ds"; done
+    return
+  fi
+  local pids=() logs=() threads=$(( $(nproc) / JOBS > 1 ? $(nproc) / JOBS : 1 ))
+  mkdir -p "$OUT/logs"
   for ds in $ANSWER_DATASETS; do
-    run python dictionary/main.py --dataset_name "$ds" --eval_splits test $(cap "${TEST_DOCS[$ds]}") \
-      --output_dir "$(fresh "$ANSWER/$ds/dictionary")"
-    run python dictionary/main.py --dataset_name "$ds" --eval_splits test $(cap "${LLM_TEST_DOCS[$ds]}") \
-      --output_dir "$(fresh "$ANSWER/$ds/dictionary_llm_sample")"
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
+    logs+=("$OUT/logs/$1.$ds.log")
+    echo "   $ds: log in ${logs[-1]} ($threads thread(s))"
+    OMP_NUM_THREADS=$threads "$fn" "$ds" > "${logs[-1]}" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+      echo "error: stage $1 failed; the end of ${logs[$i]}:" >&2
+      tail -n 30 "${logs[$i]}" >&2
+      exit 1
+    fi
+    grep -E "^\+ |^  (dev|test): " "${logs[$i]}" || true  # its commands and score lines
   done
 }
 
-stage_encoder() {  # trained once, scored on the large sample, then on the LLMs' sample
-  for ds in $ANSWER_DATASETS; do
-    run python encoders/main.py --dataset_name "$ds" "${ENCODER_ARGS[@]}" $(cap "${TEST_DOCS[$ds]}") \
-      --output_dir "$(fresh "$ANSWER/$ds/encoder")"
-    local sample
-    sample="$(fresh "$ANSWER/$ds/encoder_llm_sample")"
-    run python encoders/inference.py --model_dir "$ANSWER/$ds/encoder/model" --dataset_name "$ds" --split test \
-      $(cap "${LLM_TEST_DOCS[$ds]}") --bf16 "$BF16" --output "$sample/test.predictions.jsonl" \
-      --metrics "$sample/metrics.json"
+dictionary_for() {  # on both samples: it costs seconds
+  run python dictionary/main.py --dataset_name "$1" --eval_splits test $(cap "${TEST_DOCS[$1]}") \
+    --output_dir "$(fresh "$ANSWER/$1/dictionary")"
+  run python dictionary/main.py --dataset_name "$1" --eval_splits test $(cap "${LLM_TEST_DOCS[$1]}") \
+    --output_dir "$(fresh "$ANSWER/$1/dictionary_llm_sample")"
+}
+
+encoder_for() {  # trained once, scored on the large sample, then on the LLMs' sample
+  run python encoders/main.py --dataset_name "$1" "${ENCODER_ARGS[@]}" $(cap "${TEST_DOCS[$1]}") \
+    --output_dir "$(fresh "$ANSWER/$1/encoder")"
+  local sample
+  sample="$(fresh "$ANSWER/$1/encoder_llm_sample")"
+  run python encoders/inference.py --model_dir "$ANSWER/$1/encoder/model" --dataset_name "$1" --split test \
+    $(cap "${LLM_TEST_DOCS[$1]}") --bf16 "$BF16" --output "$sample/test.predictions.jsonl" \
+    --metrics "$sample/metrics.json"
+}
+
+llm_lora_for() {
+  run python decoders/main.py --dataset_name "$1" "${LLM_LORA_ARGS[@]}" $(cap "${LLM_TEST_DOCS[$1]}") \
+    --eval_splits test --output_dir "$(fresh "$ANSWER/$1/llm_lora")"
+}
+
+llm_prompting_for() {
+  local shots
+  for shots in 0 "$SHOTS"; do
+    run python generative/prompt.py --dataset_name "$1" "${PROMPT_ARGS[@]}" --shots "$shots" \
+      $(cap "${LLM_TEST_DOCS[$1]}") --cache_dir "$OUT/prompt_cache" \
+      --output_dir "$(fresh "$ANSWER/$1/llm_${shots}_shot")"
   done
 }
 
-stage_llm_lora() {
-  for ds in $ANSWER_DATASETS; do
-    run python decoders/main.py --dataset_name "$ds" "${LLM_LORA_ARGS[@]}" $(cap "${LLM_TEST_DOCS[$ds]}") \
-      --eval_splits test --output_dir "$(fresh "$ANSWER/$ds/llm_lora")"
-  done
-}
-
-stage_llm_prompting() {
-  for ds in $ANSWER_DATASETS; do
-    for shots in 0 "$SHOTS"; do
-      run python generative/prompt.py --dataset_name "$ds" "${PROMPT_ARGS[@]}" --shots "$shots" \
-        $(cap "${LLM_TEST_DOCS[$ds]}") --cache_dir "$OUT/prompt_cache" \
-        --output_dir "$(fresh "$ANSWER/$ds/llm_${shots}_shot")"
-    done
-  done
-}
+stage_dictionary() { per_corpus dictionary; }
+stage_encoder() { per_corpus encoder; }
+stage_llm_lora() { per_corpus llm_lora; }
+stage_llm_prompting() { per_corpus llm_prompting; }
 
 stage_retrieval() {
   run python bench/retrieval.py --parts quality --datasets $DATASETS --json "$OUT/bench/retrieval.json"

@@ -8,6 +8,7 @@ declare -A TEST_DOCS=([ncbi_disease_iob]="" [bc5cdr]="")       # whole test spli
 declare -A LLM_TEST_DOCS=([ncbi_disease_iob]="" [bc5cdr]="")
 
 BF16=True
+JOBS="${JOBS:-1}"  # one GPU: one run at a time
 
 # Seed 0: bert-large-uncased, lr 2e-5, batch 8, up to 20 epochs with early stopping on validation strict F1.
 ENCODER_ARGS=(--model_name google-bert/bert-large-uncased --learning_rate 2e-5 --batch_size 8
