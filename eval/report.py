@@ -18,6 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
+from eval.semeval import difference_interval
+
 SCHEMAS = ("strict", "exact", "partial", "type")
 DIAGNOSTICS = ("parse_rate", "hallucination_rate", "boundary_accuracy", "format_compliance")
 
@@ -46,8 +48,10 @@ def score_rows(results: Path) -> tuple[list[list[str]], list[list[str]]]:
         for split, res in m.items():
             if isinstance(res, dict) and "strict" in res:
                 s = res["strict"]
-                scores.append([*key, split, percent(s["precision"]), percent(s["recall"]),
-                               *(percent(res[k]["f1"]) for k in SCHEMAS), str(s["possible"]), where])
+                low_high = res.get("bootstrap", {}).get("strict_f1_ci95")
+                ci = f"{100 * low_high[0]:.1f}-{100 * low_high[1]:.1f}" if low_high else "-"
+                scores.append([*key, split, percent(s["precision"]), percent(s["recall"]), percent(s["f1"]), ci,
+                               *(percent(res[k]["f1"]) for k in SCHEMAS[1:]), str(s["possible"]), where])
         for split, diag in (m.get("diagnostics") or {}).items():
             f1 = m.get(split, {}).get("strict", {}).get("f1")
             diagnostics.append([*key, split, percent(f1), *(percent(diag.get(k)) for k in DIAGNOSTICS),
@@ -125,18 +129,21 @@ def answer_rows(runs: list[dict]) -> list[list[str]]:
 
 
 def verdict(dataset: str, runs: list[dict]) -> str:
-    """One sentence from the numbers: the best run, and how far each other run is below it, saying whether
-    their intervals overlap (overlapping intervals: the sample cannot tell them apart)."""
+    """One sentence from the numbers: the best run, and how far each other run is below it with the 95 %
+    paired bootstrap interval of the difference (an interval reaching 0: the sample cannot tell them apart)."""
     best, others = runs[0], runs[1:]
     test = best["test"]
     head = (f"On {dataset} ({test['bootstrap']['documents']:,} test documents, {test['strict']['possible']:,} "
             f"mentions), the {method_label(best)} scores highest ({100 * test['strict']['f1']:.1f} strict F1)")
-    low = test["bootstrap"]["strict_f1_ci95"][0]
     parts = []
     for m in others:
         gap = 100 * (test["strict"]["f1"] - m["test"]["strict"]["f1"])
-        apart = m["test"]["bootstrap"]["strict_f1_ci95"][1] < low
-        parts.append(f"{gap:.1f} points above the {method_label(m)}{'' if apart else ' (intervals overlap)'}")
+        if all("strict_parts" in r["bootstrap"] for r in (test, m["test"])):  # not in older metrics.json
+            low, high = (100 * x for x in difference_interval(test, m["test"]))
+            gap = f"{gap:.1f} ({low:.1f} to {high:.1f}{', not told apart' if low <= 0 else ''})"
+        else:
+            gap = f"{gap:.1f}"
+        parts.append(f"{gap} points above the {method_label(m)}")
     return head + (": " + "; ".join(parts) if parts else "") + "."
 
 
@@ -154,10 +161,11 @@ def answer_section(results: Path) -> str:
     if not runs:
         return ""
     out = ["## Encoder or LLM? The answer on this machine\n",
-           "Strict F1 (%) on one fixed test sample per corpus, with its 95 % bootstrap interval over documents "
-           "(eval/semeval.py); training time and inference speed as measured in the same run (sentences per "
-           "second of the test sample). The published numbers below each table are larger models on GPUs, "
-           "scored per entity type.\n"]
+           "Strict F1 (%) on fixed test samples (the first documents of each test split), with its 95 % bootstrap "
+           "interval over documents (eval/semeval.py); training time and inference speed as measured in the same "
+           "run (sentences per second of the test sample). Each sentence gives the differences to the best method with their 95 % "
+           "paired bootstrap intervals (the same resampled documents for both). The published numbers at the "
+           "end are larger models on GPUs, scored per entity type.\n"]
     for (dataset, documents), sample in runs.items():
         out += [f"### {dataset}, {documents:,} test documents\n", verdict(dataset, sample) + "\n",
                 table(["method", "model", "strict F1 (95 % CI)", "per type strict F1", "training", "sentences/s"],
@@ -195,7 +203,8 @@ def main() -> None:
         print(table(["stage", "seconds", "budget", "within"], stages) + "\n")
     print("## Every run\n")
     print("SemEval-2013 span scores (%) from eval/semeval.py; `gold` = number of gold entities.\n")
-    print(table([*key, "strict P", "strict R", *(f"{k} F1" for k in SCHEMAS), "gold", "file"], scores))
+    print(table([*key, "strict P", "strict R", "strict F1", "strict F1 95 % CI", *(f"{k} F1" for k in SCHEMAS[1:]),
+                 "gold", "file"], scores))
     if diagnostics:
         print("\nGeneration diagnostics (%) from eval/diagnostics.py, micro over mentions; `units` = model inputs.\n")
         print(table([*key, "strict F1", *DIAGNOSTICS, "units", "file"], diagnostics))

@@ -144,31 +144,55 @@ class Result:
                       for k in ("precision", "recall", "f1")}
         return out
 
-    def f1_interval(self, schema: str = "strict", resamples: int = BOOTSTRAP_RESAMPLES,
-                    seed: int = BOOTSTRAP_SEED) -> list[float]:
-        """95 % percentile bootstrap interval of the F1 of `schema`, documents resampled with replacement.
-        Per document the F1's parts add up: (COR + PAR / 2, possible, actual), F1 = 2 (COR + PAR / 2) /
-        (possible + actual)."""
-        ids = sorted(set(self.documents) | {m.doc_id for m in self.matches})
-        if not ids:
-            return [0.0, 0.0]
-        row = {d: i for i, d in enumerate(ids)}
-        parts = np.zeros((len(ids), 3))
+    def document_parts(self, schema: str = "strict") -> dict[str, list[float]]:
+        """Per document (every scored one, sorted by id), the parts its F1 adds up from: [COR + PAR / 2,
+        possible, actual]; F1 = 2 (COR + PAR / 2) / (possible + actual) over any set of documents."""
+        parts = {d: [0.0, 0, 0] for d in sorted(set(self.documents) | {m.doc_id for m in self.matches})}
         credit = {"correct": 1.0, "partial": 0.5}
         for m in self.matches:
-            category = m.category(schema)
-            parts[row[m.doc_id]] += (credit.get(category, 0.0), m.gold is not None, m.pred is not None)
-        draws = np.random.default_rng(seed).integers(0, len(ids), (resamples, len(ids)))
-        sums = parts[draws].sum(axis=1)
-        f1 = 2 * sums[:, 0] / np.maximum(sums[:, 1] + sums[:, 2], 1)
-        return [round(float(x), 6) for x in np.percentile(f1, [2.5, 97.5])]
+            part = parts[m.doc_id]
+            part[0] += credit.get(m.category(schema), 0.0)
+            part[1] += m.gold is not None
+            part[2] += m.pred is not None
+        return parts
+
+    def f1_interval(self, schema: str = "strict", resamples: int = BOOTSTRAP_RESAMPLES,
+                    seed: int = BOOTSTRAP_SEED) -> list[float]:
+        """95 % percentile bootstrap interval of the F1 of `schema`, documents resampled with replacement."""
+        return percentiles(resampled_f1(np.array(list(self.document_parts(schema).values())), resamples, seed))
 
     def to_json(self) -> dict:
+        strict = self.document_parts()
         return {**{s: self.overall[s].to_json() for s in SCHEMAS},
                 "per_type": {t: {s: c.to_json() for s, c in by.items()} for t, by in self.per_type.items()},
                 "macro": self.macro,
-                "bootstrap": {"strict_f1_ci95": self.f1_interval(), "documents": len(set(self.documents)),
-                              "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED}}
+                "bootstrap": {"strict_f1_ci95": self.f1_interval(), "documents": len(strict),
+                              "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED,
+                              "strict_parts": strict}}
+
+
+def resampled_f1(parts: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """The F1 of each bootstrap resample of documents. parts: (documents, 3) as Result.document_parts gives
+    them; the draws depend only on the number of documents and the seed, so two systems scored on the same
+    documents are resampled alike (a paired bootstrap)."""
+    if not len(parts):
+        return np.zeros(1)
+    draws = np.random.default_rng(seed).integers(0, len(parts), (resamples, len(parts)))
+    sums = parts[draws].sum(axis=1)
+    return 2 * sums[:, 0] / np.maximum(sums[:, 1] + sums[:, 2], 1)
+
+
+def percentiles(values: np.ndarray) -> list[float]:
+    return [round(float(x), 6) for x in np.percentile(values, [2.5, 97.5])]
+
+
+def difference_interval(first: dict, second: dict) -> list[float]:
+    """95 % paired bootstrap interval of the strict F1 of `first` minus that of `second`: two scorer JSONs
+    (Result.to_json) of the same documents, each resample drawing the same documents for both."""
+    a, b = first["bootstrap"]["strict_parts"], second["bootstrap"]["strict_parts"]
+    if a.keys() != b.keys():
+        raise ValueError("a paired interval needs two scores of the same documents")
+    return percentiles(resampled_f1(np.array(list(a.values()))) - resampled_f1(np.array([b[d] for d in a])))
 
 
 def score(gold: Corpus, pred: Corpus) -> Result:

@@ -191,13 +191,11 @@ def test_long_documents_are_cut_into_windows_never_dropped(smollm2):
     assert over == changes["units_over_max_length_cut"]
 
 
-@slow
-def test_a_killed_stage_resumes_to_the_same_adapter(tmp_path):
+def killed_and_resumed(argv: list[str], tmp_path) -> list[dict]:
+    """The adapters of one whole run and of the same run killed (SIGKILL) after its first checkpoint and
+    resumed with --resume True."""
     from safetensors.torch import load_file
 
-    argv = ["dfpo/finetune.py", *FIXTURE_ARGS, "--datapreprocess", "--max_steps", "3", "--save_strategy", "steps",
-            "--save_steps", "1", "--batchsize", "2", "--gradient_accumulation_steps", "1", "--lora_r", "8",
-            "--max_eval_docs", "1", "--max_eval_sentences", "1"]
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     done = subprocess.run([sys.executable, *argv, "--output_dir", str(whole)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -212,9 +210,31 @@ def test_a_killed_stage_resumes_to_the_same_adapter(tmp_path):
     again = subprocess.run([sys.executable, *argv, "--resume", "True", "--output_dir", str(parts)], cwd=ROOT,
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
-    adapters = [load_file(d / "model" / "adapter_model.safetensors") for d in (whole, parts)]
-    assert adapters[0].keys() == adapters[1].keys()
-    assert all(torch.allclose(adapters[0][k], adapters[1][k], atol=1e-6) for k in adapters[0])
+    return [load_file(d / "model" / "adapter_model.safetensors") for d in (whole, parts)]
+
+
+def same_adapters(adapters: list[dict]) -> bool:
+    first, second = adapters
+    return first.keys() == second.keys() and all(torch.allclose(first[k], second[k], atol=1e-6) for k in first)
+
+
+KILL_ARGS = ["--max_steps", "3", "--save_strategy", "steps", "--save_steps", "1", "--batchsize", "2",
+             "--gradient_accumulation_steps", "1", "--max_eval_docs", "1", "--max_eval_sentences", "1"]
+
+
+@slow
+def test_a_killed_stage_resumes_to_the_same_adapter(tmp_path):
+    argv = ["dfpo/finetune.py", *FIXTURE_ARGS, "--datapreprocess", "--lora_r", "8", *KILL_ARGS]
+    assert same_adapters(killed_and_resumed(argv, tmp_path))
+
+
+@slow
+def test_a_killed_preference_stage_resumes_to_the_same_adapter(stage1, pairs, tmp_path):
+    argv = ["dfpo/prefer_optimize.py", *FIXTURE_ARGS, "--init_adapter", str(stage1), "--pairs", str(pairs[0]),
+            "--learning_rate", "1e-3", *KILL_ARGS]
+    adapters = killed_and_resumed(argv, tmp_path)
+    assert same_adapters(adapters)
+    assert any(v.abs().sum() > 0 for k, v in adapters[0].items() if "lora_B" in k)  # three steps moved it
 
 
 def test_the_launcher_runs_three_stages_with_the_papers_settings():

@@ -11,7 +11,7 @@ import pytest
 
 from data.corpus import Document, Entity
 from eval import evaluate
-from eval.semeval import CATEGORIES, SCHEMAS, score
+from eval.semeval import CATEGORIES, SCHEMAS, difference_interval, score
 from eval.views import iob, length_buckets, string_multisets, string_sets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,6 +198,19 @@ def test_bootstrap_interval_equals_rescoring_each_resample_of_documents():
         assert (low, high) == pytest.approx(tuple(expected), abs=1e-6)
         assert low < result.overall[schema].f1 < high
     assert result.to_json()["bootstrap"]["documents"] == 26
+
+
+def test_paired_interval_resamples_the_same_documents_for_both_systems():
+    rng = random.Random(11)
+    gold = {f"d{i}": [E(10 * k, 10 * k + 5, X) for k in range(rng.randint(1, 4))] for i in range(30)}
+    pred = {d: [e for e in ents if rng.random() < 0.6] for d, ents in gold.items()}
+    perfect, partial = score(gold, gold).to_json(), score(gold, pred).to_json()
+    low, high = partial["bootstrap"]["strict_f1_ci95"]
+    # the perfect system scores 1 in every resample, so each resample's difference is 1 - the other's F1
+    assert difference_interval(perfect, partial) == pytest.approx([1 - high, 1 - low], abs=1e-6)
+    assert difference_interval(partial, partial) == [0.0, 0.0]
+    with pytest.raises(ValueError, match="same documents"):
+        difference_interval(perfect, score({"other": []}, {}).to_json())
 
 
 def test_bootstrap_interval_narrows_with_more_documents():

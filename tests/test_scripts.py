@@ -54,6 +54,9 @@ def test_dictionary_baseline_and_report(tmp_path):
     assert len(preds) == 100
     table = run("eval/report.py", str(out)).stdout
     assert f"| dictionary | - | - | ncbi_disease | test | {100 * metrics['test']['strict']['precision']:.2f} |" in table
+    low, high = metrics["test"]["bootstrap"]["strict_f1_ci95"]
+    assert low < metrics["test"]["strict"]["f1"] < high
+    assert f"| {100 * metrics['test']['strict']['f1']:.2f} | {100 * low:.1f}-{100 * high:.1f} |" in table
 
 
 @needs_mirror
