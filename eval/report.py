@@ -94,9 +94,9 @@ PUBLISHED = Path(__file__).with_name("published.tsv")
 def method_label(m: dict) -> str:
     """What a run is, in a reader's words."""
     if m["method"] == "prompt":
-        return f"LLM prompted, {m['shots']}-shot" if m.get("shots") else "LLM prompted, zero-shot"
-    return {"dictionary": "gazetteer of the training mentions", "encoder": "encoder, fine-tuned",
-            "decoder": "LLM, LoRA-tuned"}.get(m["method"], m["method"])
+        return f"{m['shots']}-shot prompted LLM" if m.get("shots") else "zero-shot prompted LLM"
+    return {"dictionary": "gazetteer", "encoder": "fine-tuned encoder", "decoder": "LoRA-tuned LLM"}.get(
+        m["method"], m["method"])
 
 
 def interval(scores: dict) -> str:
@@ -129,22 +129,20 @@ def answer_rows(runs: list[dict]) -> list[list[str]]:
 
 
 def verdict(dataset: str, runs: list[dict]) -> str:
-    """One sentence from the numbers: the best run, and how far each other run is below it with the 95 %
-    paired bootstrap interval of the difference (an interval reaching 0: the sample cannot tell them apart)."""
-    best, others = runs[0], runs[1:]
-    test = best["test"]
+    """One sentence from the numbers: the best run, then every other in order, each with its gap to the one
+    above it and the 95 % paired bootstrap interval of that gap (an interval reaching 0: the sample cannot
+    order the two)."""
+    test = runs[0]["test"]
     head = (f"On {dataset} ({test['bootstrap']['documents']:,} test documents, {test['strict']['possible']:,} "
-            f"mentions), the {method_label(best)} scores highest ({100 * test['strict']['f1']:.1f} strict F1)")
+            f"mentions), the {method_label(runs[0])} scores highest ({100 * test['strict']['f1']:.1f} strict F1)")
     parts = []
-    for m in others:
-        gap = 100 * (test["strict"]["f1"] - m["test"]["strict"]["f1"])
-        if all("strict_parts" in r["bootstrap"] for r in (test, m["test"])):  # not in older metrics.json
-            low, high = (100 * x for x in difference_interval(test, m["test"]))
-            gap = f"{gap:.1f} ({low:.1f} to {high:.1f}{', not told apart' if low <= 0 else ''})"
-        else:
-            gap = f"{gap:.1f}"
-        parts.append(f"{gap} points above the {method_label(m)}")
-    return head + (": " + "; ".join(parts) if parts else "") + "."
+    for above, m in zip(runs, runs[1:]):
+        gap = f"{100 * (above['test']['strict']['f1'] - m['test']['strict']['f1']):.1f}"
+        if all("strict_parts" in r["test"]["bootstrap"] for r in (above, m)):  # not in older metrics.json
+            low, high = (100 * x for x in difference_interval(above["test"], m["test"]))
+            gap += f" ({low:.1f} to {high:.1f}{', not told apart' if low <= 0 else ''})"
+        parts.append(f"the {method_label(m)} {gap} below the {method_label(above)}")
+    return head + ("; then " + ", ".join(parts) if parts else "") + "."
 
 
 def published_rows(dataset: str) -> list[list[str]]:
@@ -163,8 +161,8 @@ def answer_section(results: Path) -> str:
     out = ["## Encoder or LLM? The answer on this machine\n",
            "Strict F1 (%) on fixed test samples (the first documents of each test split), with its 95 % bootstrap "
            "interval over documents (eval/semeval.py); training time and inference speed as measured in the same "
-           "run (sentences per second of the test sample). Each sentence gives the differences to the best method with their 95 % "
-           "paired bootstrap intervals (the same resampled documents for both). The published numbers at the "
+           "run (sentences per second of the test sample). Each sentence orders the methods, every gap to the one "
+           "above with its 95 % paired bootstrap interval (the same resampled documents for both). The published numbers at the "
            "end are larger models on GPUs, scored per entity type.\n"]
     for (dataset, documents), sample in runs.items():
         out += [f"### {dataset}, {documents:,} test documents\n", verdict(dataset, sample) + "\n",

@@ -49,6 +49,6 @@ PROMPT_ARGS=(--model_name smollm2 --output_format typed --batch_size 32 --seed 4
 
 # Stage budgets in seconds on this machine (2 cores, fresh clone); run_all prints each stage's time
 # against its budget and eval/report.py puts both into RESULTS.md.
-declare -A BUDGET=([setup]=150 [data]=60 [dictionary]=30 [encoder]=600 [llm_lora]=420 [llm_prompting]=360
+declare -A BUDGET=([setup]=150 [data]=60 [dictionary]=30 [encoder]=600 [llm_lora]=420 [llm_prompting]=480
                    [retrieval]=100 [report]=20)
 STAGES="setup data dictionary encoder llm_lora llm_prompting retrieval report"
