@@ -128,14 +128,22 @@ class Document:
         return out
 
 
+def offset(value: object) -> int:
+    """A character offset as JSON writes one: an integer. int() would turn 0.9, "0" and true into offsets
+    that score as exact matches."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"offset {value!r} is not an integer")
+    return value
+
+
 def entity_from_json(obj: dict, path: str | Path, line: int) -> Entity:
     try:
         if "fragments" in obj:
-            frags = tuple((int(s), int(e)) for s, e in obj["fragments"])
+            frags = tuple((offset(s), offset(e)) for s, e in obj["fragments"])
             if (frags[0][0], frags[-1][1]) != (obj["start"], obj["end"]):
                 raise ValueError(f"start/end {obj['start']}-{obj['end']} disagree with fragments {frags}")
         else:
-            frags = ((int(obj["start"]), int(obj["end"])),)
+            frags = ((offset(obj["start"]), offset(obj["end"])),)
         return Entity(frags, str(obj["type"]), str(obj.get("text", "")))
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise FormatError(path, line, f"bad entity {obj!r}: {err}") from None

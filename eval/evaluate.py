@@ -5,6 +5,8 @@
 Predictions use the documents format with `text` optional. They are refused (naming the file and
 line) if a document id is not in the gold file, a span runs past the gold text, or a `text` field
 disagrees with the gold text. Gold documents without predictions count as predicted empty.
+Gold entities repeated within a document (same fragments and type) are kept once and repeated predictions
+scored as spurious, both counted on stderr and under "duplicates" in --json.
 Prints Markdown tables; --json writes one object per schema (strict, exact, partial, type) with
 precision, recall, f1 and the counts, plus per_type and macro; --views adds the token-level IOB and
 string-level views the source papers used, each under its own key.
@@ -46,6 +48,21 @@ def load_predictions(path: str | Path, gold: list[Document]) -> list[Document]:
     return docs
 
 
+def duplicates(docs: list[Document]) -> int:
+    """Entities repeated within a document (same fragments and type)."""
+    return sum(len(d.entities) - len(set(d.entities)) for d in docs)
+
+
+def merge_duplicates(gold: list[Document]) -> tuple[list[Document], int]:
+    """Gold documents with repeated entities kept once, and how many were dropped: an entity annotated twice
+    would need two identical predictions to be recalled in full (a named policy, reported, never silent).
+    Repeated predictions stay: a system that says the same thing twice is scored for it (spurious)."""
+    count = duplicates(gold)
+    if not count:
+        return gold, 0
+    return [Document(d.id, d.text, list(dict.fromkeys(d.entities)), d.sentences, d.tokens) for d in gold], count
+
+
 def markdown(result: Result) -> str:
     """Overall, per-type and macro tables."""
     out = ["| schema " + ROW_HEADER, "|---" * 9 + "|"]
@@ -78,12 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     except FormatError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    gold, merged = merge_duplicates(gold)
+    if merged:
+        print(f"{args.gold}: {merged} duplicate gold entities (same fragments and type in one document) kept once",
+              file=sys.stderr)
+    repeated = duplicates(pred)
+    if repeated:
+        print(f"{args.pred}: {repeated} duplicate predictions (same fragments and type in one document) scored as "
+              "spurious", file=sys.stderr)
     missing = len({d.id for d in gold} - {d.id for d in pred})
     if missing:
         print(f"{missing} of {len(gold)} gold documents have no predictions: scored as predicted empty",
               file=sys.stderr)
     result = score(gold, pred)
     report = result.to_json()
+    report["duplicates"] = {"gold_kept_once": merged, "predicted_scored_spurious": repeated}
     print(markdown(result))
     if args.views:
         extra = all_views(gold, pred, result)

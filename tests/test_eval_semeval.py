@@ -295,6 +295,9 @@ def test_cli_scores_and_writes_json(gold_file: Path, tmp_path: Path, capsys):
     ({"start": 30, "end": 60, "type": "Chemical"}, "1", None, "ends past the gold text"),
     ({"start": 0, "end": 10, "type": "Chemical", "text": "famotidine"}, "1", None, "does not match the gold"),
     ({"start": 0, "end": 10, "type": "Chemical"}, "1", TEXT.upper(), "differs from the gold text"),
+    ({"start": 0.9, "end": 10, "type": "Chemical"}, "1", None, "offset 0.9 is not an integer"),
+    ({"start": "0", "end": 10, "type": "Chemical"}, "1", None, "offset '0' is not an integer"),
+    ({"start": True, "end": 10, "type": "Chemical"}, "1", None, "offset True is not an integer"),
 ])
 def test_cli_refuses_bad_predictions(gold_file, tmp_path, capsys, entity, doc_id, doc_text, message):
     bad = {"id": doc_id, "entities": [entity]} | ({"text": doc_text} if doc_text else {})
@@ -303,6 +306,19 @@ def test_cli_refuses_bad_predictions(gold_file, tmp_path, capsys, entity, doc_id
     assert evaluate.main(["--gold", str(gold_file), "--pred", str(pred)]) == 2
     err = capsys.readouterr().err
     assert f"{pred}:3:" in err and message in err
+
+
+def test_cli_keeps_a_repeated_gold_entity_once_and_scores_a_repeated_prediction_as_spurious(tmp_path, capsys):
+    famotidine = {"start": 0, "end": 10, "type": "Chemical"}
+    gold = write_jsonl(tmp_path / "gold.jsonl", [{"id": "1", "text": TEXT, "entities": [famotidine, famotidine]}])
+    pred = write_jsonl(tmp_path / "pred.jsonl", [{"id": "1", "entities": [famotidine, famotidine, famotidine]}])
+    out = tmp_path / "s.json"
+    assert evaluate.main(["--gold", str(gold), "--pred", str(pred), "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"{gold}: 1 duplicate gold entities" in err and f"{pred}: 2 duplicate predictions" in err
+    report = json.loads(out.read_text())
+    assert report["duplicates"] == {"gold_kept_once": 1, "predicted_scored_spurious": 2}
+    assert (report["strict"]["correct"], report["strict"]["missed"], report["strict"]["spurious"]) == (1, 0, 2)
 
 
 def test_cli_runs_as_a_script():
