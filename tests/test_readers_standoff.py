@@ -232,6 +232,7 @@ def test_brat_repairs_whitespace_and_small_shifts_and_counts_them(tmp_path):
     ("T1\tSIGN 7 12\tpain in the", "does not match"),  # the end is 6 characters off: beyond MAX_SHIFT
     ("T1\tSIGN 0 11;7 14\tSevere pain pain in", "overlap"),
     ("X1\tSIGN 0 6\tSevere", "unknown brat line"),
+    ("T9\tSIGN 0 6\tSevere", "entity id 'T9' is used before, at line 1"),
 ])
 def test_brat_errors_name_file_and_line(tmp_path, line, match):
     write(tmp_path, "d.txt", BRAT_TEXT)

@@ -299,7 +299,8 @@ def read_brat(paths: PathLike | Iterable[PathLike], require_text: bool = True,
     file of the same name holds the text; the document id is the file name without .ann.
 
     Only T lines are entities ("T3<TAB>TYPE 103 135;177 185<TAB>text", fragments separated by ";",
-    nested and overlapping entities allowed); R, E, A, M, N, # and * lines are skipped.
+    nested and overlapping entities allowed; an id used twice in one file is a FormatError); R, E, A, M,
+    N, # and * lines are skipped.
     With require_text=False a missing .txt is allowed: the document text is then "" and the entities
     keep the text the .ann states, unchecked.
     """
@@ -315,8 +316,13 @@ def read_brat(paths: PathLike | Iterable[PathLike], require_text: bool = True,
         else:
             text = None
         doc = Document(_unique_id(ann_path.stem, seen, quirks, ann_path, 1), text or "")
+        ids: dict[str, int] = {}
         for n, line in _lines(ann_path):
             if line.startswith("T"):
+                entity_id = line.split("\t", 1)[0]
+                if entity_id in ids:  # brat refuses such a file: relations could not tell the two apart
+                    raise FormatError(ann_path, n, f"entity id {entity_id!r} is used before, at line {ids[entity_id]}")
+                ids[entity_id] = n
                 doc.entities.append(_brat_entity(line, text, ann_path, n, quirks))
             elif line.strip() and line[0] not in "RENAM#*":
                 raise FormatError(ann_path, n, "unknown brat line: expected an id starting with "
