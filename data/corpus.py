@@ -19,7 +19,12 @@ Span = tuple[int, int]
 FRAGMENT_JOINER = " "  # how the surface text of a discontinuous entity joins its fragments (as brat does)
 
 
-class FormatError(ValueError):
+class InputError(ValueError):
+    """An everyday mistake in what a user gave a script (malformed input, an unknown corpus or split): the
+    script ends with its one line and status 2 (exit_on_format_error), not a traceback."""
+
+
+class FormatError(InputError):
     """Malformed input, always naming the file and the line (or record) where it was found."""
 
     def __init__(self, path: str | Path, where: int | str | None, message: str):
@@ -43,10 +48,11 @@ def parse_dataclasses(types: tuple, doc: str, argv: list[str] | None = None, def
 
 
 def exit_on_format_error(main: Callable[[], object]) -> None:
-    """Run a script's main: bad input ends it with the one-line FormatError and status 2, not a traceback."""
+    """Run a script's main: bad input (an InputError, FormatError included) ends it with one line and status
+    2, not a traceback."""
     try:
         main()
-    except FormatError as err:
+    except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 
@@ -150,10 +156,22 @@ def entity_from_json(obj: dict, path: str | Path, line: int) -> Entity:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
-    """(line number, parsed value) of each non-blank line; a line that is not JSON is a FormatError naming
-    it (bare NaN is accepted: RuDReC has it)."""
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
+    """(line number, parsed value) of each non-blank line; a line that is not JSON or not UTF-8, a missing
+    file or a folder is a FormatError naming it (bare NaN is accepted: RuDReC has it). Lines are decoded one
+    by one, so a bad byte is reported on its own line."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        raise FormatError(path, None, "no such file") from None
+    except IsADirectoryError:
+        raise FormatError(path, None, "is a folder, not a file") from None
+    with fh:
+        for line_no, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise FormatError(path, line_no, f"not UTF-8 text: byte {raw[err.start]:#04x} at column "
+                                                 f"{err.start + 1}") from None
             if not line.strip():
                 continue
             try:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from data import readers, sources
-from data.corpus import Document, nests, read_jsonl
+from data.corpus import Document, InputError, nests, read_jsonl
 from data.sources import Source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,7 +307,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
 
 def get(name: str) -> Dataset:
     if name not in DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+        raise InputError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
     return DATASETS[name]
 
 
@@ -392,7 +392,7 @@ def load(name: str, split: str) -> list[Document]:
     """Documents of one split, fetched on first use (from NER_MIRROR when set, else the sources)."""
     ds = get(name)
     if split not in ds.splits:
-        raise KeyError(f"dataset {name!r} has no split {split!r}; it has {', '.join(ds.splits)}")
+        raise InputError(f"dataset {name!r} has no split {split!r}; it has {', '.join(ds.splits)}")
     fetch(name, mirror=os.environ.get("NER_MIRROR") or None)
     files = [local_path(p) for p in expand(ds.splits[split])]
     return ds.read(files)

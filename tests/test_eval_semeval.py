@@ -321,6 +321,19 @@ def test_cli_keeps_a_repeated_gold_entity_once_and_scores_a_repeated_prediction_
     assert (report["strict"]["correct"], report["strict"]["missed"], report["strict"]["spurious"]) == (1, 0, 2)
 
 
+@pytest.mark.parametrize("make, where, message", [
+    (lambda d: (d / "p.jsonl").write_bytes(b'{"id": "3", "entities": []}\n{"id": "1\xe9", "entities": []}\n'),
+     ":2", "not UTF-8 text: byte 0xe9 at column 10"),
+    (lambda d: None, "", "no such file"),
+    (lambda d: (d / "p.jsonl").mkdir(), "", "is a folder, not a file"),
+])
+def test_cli_names_an_unreadable_file_in_one_line(gold_file, tmp_path, capsys, make, where, message):
+    make(tmp_path)
+    pred = tmp_path / "p.jsonl"
+    assert evaluate.main(["--gold", str(gold_file), "--pred", str(pred)]) == 2
+    assert capsys.readouterr().err == f"error: {pred}{where}: {message}\n"
+
+
 def test_cli_runs_as_a_script():
     done = subprocess.run([sys.executable, str(ROOT / "eval" / "evaluate.py"), "--help"],
                           capture_output=True, text=True, cwd="/", check=True)

@@ -67,6 +67,16 @@ def test_bad_input_ends_a_script_with_a_one_line_error(tmp_path):
     assert done.stderr.startswith("error: ") and ".ann" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_an_unknown_corpus_or_split_ends_a_script_in_one_line(tmp_path):
+    for argv, message in ((["dictionary/main.py", "--dataset_name", "nosuch", "--output_dir", str(tmp_path)],
+                           "error: unknown dataset 'nosuch'; known: "),
+                          (["dictionary/main.py", "--dataset_name", "ncbi_disease", "--train_split", "training",
+                            "--output_dir", str(tmp_path)],
+                           "error: dataset 'ncbi_disease' has no split 'training'; it has train, dev, test")):
+        done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 2 and done.stderr.startswith(message) and "Traceback" not in done.stderr
+
+
 def test_model_names_resolve_to_bundled_weights_and_pass_other_ids_through():
     from data.llm.models import minilm_path, resolve
 
