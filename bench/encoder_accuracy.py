@@ -35,7 +35,6 @@ Writes metrics.json per system, dataset and seed under --output_dir (methods "en
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -52,7 +51,7 @@ import numpy as np
 
 from bench import run_ner_baseline
 from data import registry
-from data.corpus import Document, exit_on_format_error, read_jsonl
+from data.corpus import Document, exit_on_format_error, read_jsonl, script_parser
 from eval.semeval import score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,7 +303,7 @@ def table(report: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--json", type=Path, help="write the comparison here")
     parser.add_argument("--output_dir", type=Path, default=OUTPUT_DIR, help="default: %(default)s")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), help="default: %(default)s")

@@ -34,7 +34,7 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer, DataCol
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from data.bio import sentence_tokens
-from data.corpus import Document, Entity
+from data.corpus import Document, Entity, exit_on_format_error, script_parser
 from data.llm.models import resolve
 from data.registry import load
 from data.text import split_sentences
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--json", type=Path, help="write the ratios and raw figures here")
     parser.add_argument("--sentences", type=int, default=1000, help="BC5CDR test sentences to tag")
     parser.add_argument("--pipeline_default_sentences", type=int, default=400,
@@ -208,4 +208,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    exit_on_format_error(lambda: main(parse_args()))

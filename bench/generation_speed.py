@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from data.corpus import exit_on_format_error, script_parser
 from data.llm.formats import FORMATS, get_format
 from data.llm.generation import generate, greedy_config, load_generator
 from data.llm.prompts import chat
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--json", type=Path, help="write the ratios and per-format figures here")
     parser.add_argument("--dataset_name", default="ncbi_disease")
     parser.add_argument("--sentences", type=int, default=16, help="test sentences per format")
@@ -150,4 +151,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    exit_on_format_error(lambda: main(parse_args()))

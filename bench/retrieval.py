@@ -26,10 +26,11 @@ import time
 
 import numpy as np
 
+from data.corpus import exit_on_format_error, script_parser
 from data.llm.examples import ExampleIndex, Reranker, coverage, hnsw_copy, random_examples, retrieve_and_rerank
 from data.llm.units import unit_documents
-from eval.runs import write_json
 from data.per_type_tasks import corpus_documents
+from eval.runs import write_json
 
 STRATEGIES = ("fers", "ders", "kate", "rag")
 
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--datasets", nargs="+", default=["bc5cdr", "ncbi_disease"])
     parser.add_argument("--parts", nargs="+", default=["quality", "scale"], choices=["quality", "scale"])
     parser.add_argument("--embedding_model_path", default="minilm")
@@ -155,4 +156,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    exit_on_format_error(lambda: main(parse_args()))

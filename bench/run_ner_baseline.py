@@ -21,7 +21,6 @@ Writes `{split}.predictions.jsonl` and `metrics.json` (method "run_ner_baseline"
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from collections import Counter
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from data import registry
 from data.bio import from_bio, sentence_tokens, to_bio
-from data.corpus import Document, Span, exit_on_format_error, write_jsonl
+from data.corpus import Document, Span, exit_on_format_error, script_parser, write_jsonl
 from data.llm.models import resolve
 from eval.runs import print_scores, write_metrics
 from eval.semeval import score
@@ -196,7 +195,7 @@ def run(config: Config, dataset_name: str, train: list[Document], evaluate: dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--dataset_name", required=True, help=f"one of: {', '.join(registry.DATASETS)}")
     parser.add_argument("--output_dir", type=Path, required=True)
     parser.add_argument("--max_train_docs", type=int, help="train on the first N training documents only")

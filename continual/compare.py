@@ -11,9 +11,10 @@ the runs used to comparison.json beside them (the parent of --with_dir).
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
+
+from data.corpus import exit_on_format_error, script_parser
 
 
 def strict(metrics_file: Path, split: str) -> dict:
@@ -52,7 +53,7 @@ def table(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--pretrain_dir", type=Path, required=True, help="continual/main.py's --output_dir")
     parser.add_argument("--with_dir", type=Path, required=True, help="DATASET/metrics.json from the continued model")
     parser.add_argument("--without_dir", type=Path, required=True, help="DATASET/metrics.json from the original model")
@@ -67,4 +68,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_format_error(main)

@@ -25,10 +25,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from continual.texts import RawDoc, file_docs, registry_docs
 from data import registry
-from data.corpus import exit_on_format_error
+from data.corpus import exit_on_format_error, script_parser
 from data.llm.models import resolve
 
 
@@ -142,7 +141,7 @@ def print_report(report: dict, out: Path) -> None:
 
 
 def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--sources", nargs="+", type=parse_source, required=True, metavar="NAME:PROPORTION",
                         help="registry dataset or text file/folder, with its share")
     parser.add_argument("--total_tokens", type=int, required=True)

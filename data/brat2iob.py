@@ -10,17 +10,16 @@ before each document.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 
 from data.bio import add_policy_arguments, describe_changes, write_iob
-from data.corpus import exit_on_format_error
+from data.corpus import exit_on_format_error, script_parser
 from data.readers import read_brat
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--ann-dir", required=True, help="folder of brat .txt/.ann pairs")
     parser.add_argument("--out", required=True, help="output IOB file")
     add_policy_arguments(parser)

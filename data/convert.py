@@ -9,14 +9,13 @@ The flattening policies (see data/bio.py) apply to IOB only; their counts go to 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from pathlib import Path
 
 
 from data.bio import add_policy_arguments, describe_changes, write_iob
-from data.corpus import Document, exit_on_format_error, write_jsonl
+from data.corpus import Document, exit_on_format_error, script_parser, write_jsonl
 from data.registry import load
 
 
@@ -32,7 +31,7 @@ def convert(docs: list[Document], to: str, out: str | Path, overlap_policy: str 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("name", help="registry dataset name")
     parser.add_argument("--split", required=True, help="train, dev or test (as the registry names them)")
     parser.add_argument("--to", choices=("jsonl", "iob"), required=True)

@@ -37,22 +37,36 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Every script's --help: its module docstring as written, and every option's default."""
 
 
+DEBUG_HELP = "--debug (anywhere on the command line): show the traceback of an error, not its one line"
+
+
+def script_parser(doc: str) -> argparse.ArgumentParser:
+    """The command-line parser of a script that needs no library dataclasses."""
+    return argparse.ArgumentParser(description=doc, epilog=DEBUG_HELP, formatter_class=HelpFormatter)
+
+
 def parse_dataclasses(types: tuple, doc: str, argv: list[str] | None = None, defaults: dict | None = None) -> tuple:
     """A script's command line read into its dataclasses (its own, and the libraries' TrainingArguments,
     SFTConfig, ModelConfig...) with transformers' HfArgumentParser: one instance per type, in order."""
     from transformers import HfArgumentParser
 
-    parser = HfArgumentParser(types, description=doc, formatter_class=HelpFormatter)
+    parser = HfArgumentParser(types, description=doc, epilog=DEBUG_HELP, formatter_class=HelpFormatter)
     parser.set_defaults(**(defaults or {}))
     return tuple(parser.parse_args_into_dataclasses(args=argv))
 
 
 def exit_on_format_error(main: Callable[[], object]) -> None:
-    """Run a script's main: bad input (an InputError, FormatError included) ends it with one line and status
-    2, not a traceback."""
+    """Run a script's main: an everyday mistake ends it with one line and status 2, not a traceback. That
+    is an InputError (malformed input, an unknown corpus, split or model folder, an output folder in use)
+    or a file the system cannot open (OSError naming it). `--debug` shows the traceback instead."""
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
     try:
         main()
-    except InputError as err:
+    except (InputError, OSError) as err:
+        if debug or (isinstance(err, OSError) and err.filename is None):  # not about a file: a real failure
+            raise
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 
@@ -157,14 +171,15 @@ def entity_from_json(obj: dict, path: str | Path, line: int) -> Entity:
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
     """(line number, parsed value) of each non-blank line; a line that is not JSON or not UTF-8, a missing
-    file or a folder is a FormatError naming it (bare NaN is accepted: RuDReC has it). Lines are decoded one
-    by one, so a bad byte is reported on its own line."""
+    file, a folder or a file without a single record is a FormatError naming it (bare NaN is accepted: RuDReC
+    has it). Lines are decoded one by one, so a bad byte is reported on its own line."""
     try:
         fh = open(path, "rb")
     except FileNotFoundError:
         raise FormatError(path, None, "no such file") from None
     except IsADirectoryError:
         raise FormatError(path, None, "is a folder, not a file") from None
+    records = False
     with fh:
         for line_no, raw in enumerate(fh, 1):
             try:
@@ -175,9 +190,13 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
             if not line.strip():
                 continue
             try:
-                yield line_no, json.loads(line)
+                value = json.loads(line)
             except json.JSONDecodeError as err:
                 raise FormatError(path, line_no, f"invalid JSON: {err}") from None
+            records = True
+            yield line_no, value
+    if not records:
+        raise FormatError(path, None, "is empty: no records")
 
 
 def read_jsonl(path: str | Path, require_text: bool = True) -> list[Document]:

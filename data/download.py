@@ -10,10 +10,10 @@ data root with the right checksum is left alone, so a rerun costs only the hashi
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from data import registry, sources
+from data.corpus import exit_on_format_error, script_parser
 
 
 def write_manifest(mirror: Path) -> int:
@@ -30,7 +30,7 @@ def write_manifest(mirror: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("names", nargs="*", help=f"datasets: {', '.join(registry.DATASETS)}")
     parser.add_argument("--all", action="store_true", help="every dataset in the registry")
     parser.add_argument("--mirror", type=Path, help="copy from this local folder (laid out like shared/datasets)")
@@ -50,4 +50,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_format_error(main)

@@ -330,22 +330,24 @@ HELD_OUT_DEV = 0.1  # share of the training documents held out for validation wh
 def load_splits(name: str, folder: Path | None = None, seed: int = 42, max_train_docs: int | None = None,
                 max_eval_docs: int | None = None) -> tuple[dict[str, list[Document]], tuple[str, ...]]:
     """train/dev/test documents and the entity types of a registry corpus, or of a folder holding
-    train/dev/test.jsonl in the corpus format (types: those of its training split, sorted). A corpus
-    without a dev split gives HELD_OUT_DEV of its training documents (drawn with `seed`) to validation.
+    train/dev/test.jsonl in the corpus format (types: those of its training split, sorted). A corpus (or
+    folder) without a dev split gives HELD_OUT_DEV of its training documents (drawn with `seed`) to
+    validation, never test documents.
     Every trainer that selects on validation reads its splits here."""
     if folder is not None:
-        docs = {s: read_jsonl(Path(folder) / f"{s}.jsonl") for s in SPLITS}
+        docs = {s: read_jsonl(Path(folder) / f"{s}.jsonl") for s in SPLITS
+                if s != "dev" or (Path(folder) / "dev.jsonl").exists()}
         types = tuple(sorted({e.type for d in docs["train"] for e in d.entities}))
     else:
         ds = get(name)
         docs = {s: load(name, s) for s in SPLITS if s in ds.splits}
         types = ds.types
-        if "dev" not in docs:
-            train = docs["train"][:]
-            random.Random(seed).shuffle(train)
-            n = max(1, int(HELD_OUT_DEV * len(train)))
-            docs["dev"], docs["train"] = train[:n], train[n:]
-            print(f"{name} has no dev split: {n} training documents held out for validation")
+    if "dev" not in docs:
+        train = docs["train"][:]
+        random.Random(seed).shuffle(train)
+        n = max(1, int(HELD_OUT_DEV * len(train)))
+        docs["dev"], docs["train"] = train[:n], train[n:]
+        print(f"{folder or name} has no dev split: {n} training documents held out for validation")
     docs["train"] = docs["train"][:max_train_docs]
     for split in ("dev", "test"):
         docs[split] = docs[split][:max_eval_docs]
@@ -372,7 +374,7 @@ def fetch(name: str, mirror: str | Path | None = None, quiet: bool = True) -> li
         if mirror is not None:
             src_file = Path(mirror) / mirror_path
             if not src_file.exists():
-                raise FileNotFoundError(f"mirror {mirror} has no {mirror_path}")
+                raise InputError(f"mirror {mirror} has no {mirror_path}")
             shutil.copyfile(src_file, dest)
         else:
             src, rest = source_of(mirror_path)

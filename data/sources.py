@@ -9,11 +9,14 @@ import io
 import os
 import sys
 import tarfile
+import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from data.corpus import InputError
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ def check(path: Path, mirror_path: str, want: str) -> None:
     got = sha256(path)
     if got != want:
         path.unlink()
-        raise RuntimeError(f"{mirror_path}: sha256 {got} does not match the registry's {want}; file removed")
+        raise InputError(f"{mirror_path}: sha256 {got} does not match the registry's {want} (a changed source or a "
+                         "damaged mirror); file removed")
 
 
 def url(repo: str, commit: str, path: str) -> str:
@@ -57,8 +61,13 @@ def url(repo: str, commit: str, path: str) -> str:
 
 
 def download(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=120) as resp:
-        return resp.read()
+    """The bytes at `url`; no network or a missing file ends the run naming the URL and the way round it."""
+    try:
+        with urllib.request.urlopen(url, timeout=120) as resp:
+            return resp.read()
+    except (urllib.error.URLError, OSError) as err:
+        raise InputError(f"cannot download {url}: {getattr(err, 'reason', err)}; offline, point NER_MIRROR (or "
+                         "data/download.py --mirror) at a folder holding the corpus files") from None
 
 
 class ArchiveCache:

@@ -8,13 +8,12 @@ sources that mark none (PubTator, brat, BioC, LINNAEUS) they come from data/text
 """
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 
 
 from data import registry
-from data.corpus import Document, exit_on_format_error
+from data.corpus import Document, exit_on_format_error, script_parser
 from data.text import count_sentences
 
 
@@ -43,7 +42,7 @@ def markdown(name: str, stats: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("names", nargs="+", help=f"datasets: {', '.join(registry.DATASETS)}")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     args = parser.parse_args()

@@ -20,6 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
+from data.corpus import exit_on_format_error, script_parser
 from eval.runs import write_json
 
 STAGES = ("stage1", "stage2-dpop", "stage3-dpop", "stage2-sigmoid", "stage3-sigmoid")
@@ -83,7 +84,7 @@ def plot(result: dict, path: Path) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("run_dir", type=Path, help="dfpo/run_seed3.sh's OUT/dfpo/<corpus>")
     return parser.parse_args(argv)
 
@@ -96,4 +97,4 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    exit_on_format_error(lambda: main(parse_args()))

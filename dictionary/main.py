@@ -11,7 +11,6 @@ Writes `{split}.predictions.jsonl` and `metrics.json` (eval/semeval's JSON per s
 """
 from __future__ import annotations
 
-import argparse
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 
 from data import registry
-from data.corpus import Document, Entity, exit_on_format_error, write_jsonl
+from data.corpus import Document, Entity, exit_on_format_error, script_parser, write_jsonl
 from data.text import tokenize
 from eval.runs import print_scores, timing, write_metrics
 from eval.semeval import score
@@ -103,7 +102,7 @@ def main(args: Args) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--dataset_name", required=True, help=f"one of: {', '.join(registry.DATASETS)}")
     parser.add_argument("--output_dir", type=Path, required=True)
     parser.add_argument("--train_split", default=Args.train_split)

@@ -13,13 +13,12 @@ string-level views the source papers used, each under its own key.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 
-from data.corpus import Document, FormatError, read_jsonl
+from data.corpus import Document, FormatError, exit_on_format_error, read_jsonl, script_parser
 from eval.semeval import SCHEMAS, Counts, Result, score
 from eval.views import all_views, views_markdown
 
@@ -80,21 +79,16 @@ def _row(c: Counts) -> str:
             f"{c.correct} | {c.incorrect} | {c.partial} | {c.missed} | {c.spurious} |")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    parser = script_parser(__doc__)
     parser.add_argument("--gold", required=True, help="gold documents JSONL (with text)")
     parser.add_argument("--pred", required=True, help="predictions JSONL (text optional)")
     parser.add_argument("--json", help="write the scores to this JSON file")
     parser.add_argument("--views", action="store_true",
                         help="also compute the token-level and string-level views")
     args = parser.parse_args(argv)
-    try:
-        gold = read_jsonl(args.gold)
-        pred = load_predictions(args.pred, gold)
-    except FormatError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    gold = read_jsonl(args.gold)
+    pred = load_predictions(args.pred, gold)
     gold, merged = merge_duplicates(gold)
     if merged:
         print(f"{args.gold}: {merged} duplicate gold entities (same fragments and type in one document) kept once",
@@ -118,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_on_format_error(main)

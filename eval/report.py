@@ -14,10 +14,10 @@ beside it; then run_all.sh's stage times against its profile's budgets (OUT/stag
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+from data.corpus import exit_on_format_error, script_parser
 from eval.semeval import difference_interval
 
 SCHEMAS = ("strict", "exact", "partial", "type")
@@ -189,7 +189,7 @@ def table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("results", type=Path, nargs="?", default=Path("results"))
     args = parser.parse_args()
     scores, diagnostics = score_rows(args.results)
@@ -217,4 +217,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_format_error(main)

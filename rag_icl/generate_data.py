@@ -13,13 +13,12 @@ error. The relation extraction data is issue "relation extraction".
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
 from pathlib import Path
 
-from data.corpus import exit_on_format_error
+from data.corpus import exit_on_format_error, script_parser
 from data.per_type_tasks import NER_TASKS, NOT_IN_CORPORA, tasks_of
 
 SPLITS = ("train", "test")
@@ -49,7 +48,7 @@ def write(task: str, data_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every seed 3 NER dataset in our corpora")
     which.add_argument("--one_dataset", help="a corpus (bc5cdr, ncbi_disease) or one task (bc5cdr_chemical, ...)")

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import MIRROR, load_split, needs_mirror
 from data import registry, sources
-from data.corpus import FormatError
+from data.corpus import Document, Entity, FormatError, InputError, write_jsonl
 from data.stats import split_stats
 
 # (dataset, split) -> (documents, sentences or None, entities, {type: n} or None), from SOURCES.md.
@@ -130,9 +130,20 @@ def test_mirror_copy_is_checked(tmp_path, monkeypatch):
     tampered = mirror / "s800/iob_biobert/test.tsv"
     tampered.write_bytes(tampered.read_bytes().replace(b"\tO\n", b"\tB\n", 1))
     (tmp_path / "data/s800/iob_biobert/test.tsv").unlink()
-    with pytest.raises(RuntimeError, match="sha256"):
+    with pytest.raises(InputError, match="sha256"):
         registry.fetch("s800", mirror)
     assert not (tmp_path / "data/s800/iob_biobert/test.tsv").exists()
+    tampered.unlink()
+    with pytest.raises(InputError, match="has no s800/iob_biobert/test.tsv"):
+        registry.fetch("s800", mirror)
+
+
+def test_no_network_is_one_error_naming_the_url_and_the_mirror(tmp_path, monkeypatch):
+    monkeypatch.setenv("NER_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(registry, "_verified", set())
+    monkeypatch.setattr(sources, "RAW_URL", "http://127.0.0.1:9/{repo}/{commit}/{path}")  # port 9: refused
+    with pytest.raises(InputError, match=r"cannot download http://127\.0\.0\.1:9/.*NER_MIRROR"):
+        registry.fetch("s800")
 
 
 @needs_mirror
@@ -170,3 +181,16 @@ def test_download_from_sources_over_http(tmp_path, monkeypatch):
         assert len(registry.load("pharmaconer", "dev")) == 250
     finally:
         server.shutdown()
+
+
+def test_a_datasets_folder_without_dev_holds_out_training_documents_for_validation(tmp_path):
+    train = [Document(f"t{i}", "Aspirin helps.", [Entity(((0, 7),), "Chemical", "Aspirin")]) for i in range(20)]
+    write_jsonl(train, tmp_path / "train.jsonl")
+    write_jsonl([Document("x", "No entity here.")], tmp_path / "test.jsonl")
+    docs, types = registry.load_splits("mine", tmp_path, seed=1)
+    assert types == ("Chemical",) and [d.id for d in docs["test"]] == ["x"]
+    assert len(docs["dev"]) == int(registry.HELD_OUT_DEV * 20) and len(docs["dev"]) + len(docs["train"]) == 20
+    assert not {d.id for d in docs["dev"]} & {d.id for d in docs["train"]}
+    (tmp_path / "test.jsonl").unlink()
+    with pytest.raises(FormatError, match="test.jsonl: no such file"):
+        registry.load_splits("mine", tmp_path)

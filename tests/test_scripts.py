@@ -77,6 +77,35 @@ def test_an_unknown_corpus_or_split_ends_a_script_in_one_line(tmp_path):
         assert done.returncode == 2 and done.stderr.startswith(message) and "Traceback" not in done.stderr
 
 
+def test_everyday_mistakes_end_every_kind_of_script_in_one_line_and_debug_shows_the_traceback(tmp_path):
+    """A binary or empty input, a missing model folder, a missing or empty brat folder: one line naming it,
+    status 2; --debug (anywhere) gives the traceback instead, and every --help says so."""
+    binary, empty, no_ann = tmp_path / "gold.jsonl", tmp_path / "empty.jsonl", tmp_path / "no_ann"
+    binary.write_bytes(b'{"id": "d1", "text": "ok", "entities": []}\n\xff\xfe\x00binary\n')
+    empty.write_text("\n\n")
+    no_ann.mkdir()
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"id": "d1", "text": "ok", "entities": []}\n')
+    cases = ((["eval/evaluate.py", "--gold", str(binary), "--pred", str(binary)],
+              f"error: {binary}:2: not UTF-8 text: byte 0xff at column 1"),
+             (["eval/evaluate.py", "--gold", str(empty), "--pred", str(empty)], f"error: {empty}: is empty: no records"),
+             (["encoders/inference.py", "--model_dir", str(tmp_path / "model"), "--input", str(docs), "--output",
+               str(tmp_path / "p.jsonl")], f"error: no model folder {tmp_path / 'model'} (and not a hub id, which reads NAME or OWNER/NAME)"),
+             (["data/brat2iob.py", "--ann-dir", str(tmp_path / "nosuch"), "--out", str(tmp_path / "o.iob")],
+              f"error: {tmp_path / 'nosuch'}: no such file or folder"),
+             (["data/brat2iob.py", "--ann-dir", str(no_ann), "--out", str(tmp_path / "o.iob")],
+              f"error: {no_ann}: holds no .ann file"))
+    for argv, message in cases:
+        done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True)
+        assert (done.returncode, done.stderr) == (2, message + "\n"), argv
+    script, *rest = cases[0][0]
+    debug = subprocess.run([sys.executable, script, "--debug", *rest], cwd=ROOT, capture_output=True, text=True)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "FormatError" in debug.stderr
+    for script in ("eval/evaluate.py", "data/brat2iob.py", "dictionary/main.py"):
+        shown = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True)
+        assert "--debug" in shown.stdout, script
+
+
 def test_model_names_resolve_to_bundled_weights_and_pass_other_ids_through():
     from data.llm.models import minilm_path, resolve
 

@@ -27,20 +27,19 @@ anything else is an error. What the format flattened is counted and printed (see
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
 from pathlib import Path
 
-from data.corpus import exit_on_format_error
+from data.corpus import exit_on_format_error, script_parser
 from data.llm.formats import FORMATS, get_format
 from data.llm.units import LEVELS, make_units
 from data.registry import get, load, nested
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("name", help="registry dataset name")
     parser.add_argument("--split", required=True, help="a split the registry names (train, dev, test, ...)")
     parser.add_argument("--format", required=True, choices=list(FORMATS), help="answer format (data/llm/formats)")

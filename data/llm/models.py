@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
+
+from data.corpus import InputError
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 MINILM = "minilm"
 SMOLLM2 = "smollm2"
 MINILM_SEQ2SEQ = "minilm2minilm"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+HUB_ID = re.compile(r"\w[\w.-]*(/\w[\w.-]*)?")  # the hub's own rule: NAME or OWNER/NAME
 
 
 def cache_dir() -> Path:
@@ -103,11 +107,14 @@ def minilm_seq2seq_path() -> Path:
 
 def resolve(name_or_path: str) -> str:
     """A hub id or local path unchanged; the short names 'minilm', 'smollm2' and 'minilm2minilm' as
-    bundled checkpoints."""
+    bundled checkpoints. A path that does not exist is an InputError here: the hub would take it for a
+    malformed repo id and say only that."""
     if name_or_path == MINILM:
         return str(minilm_path())
     if name_or_path == MINILM_SEQ2SEQ:
         return str(minilm_seq2seq_path())
     if name_or_path == SMOLLM2:
         return str(smollm2_path())
+    if not Path(name_or_path).exists() and not HUB_ID.fullmatch(name_or_path):
+        raise InputError(f"no model folder {name_or_path} (and not a hub id, which reads NAME or OWNER/NAME)")
     return name_or_path

@@ -80,11 +80,17 @@ def _int(value: str | None, path: PathLike, where: int | str, what: str) -> int:
 
 
 def _files(paths: PathLike | Iterable[PathLike], suffix: str) -> list[Path]:
-    """The given files, with each directory replaced by its `suffix` files (recursively, sorted)."""
+    """The given files, with each directory replaced by its `suffix` files (recursively, sorted). A path
+    that does not exist, or a directory without a single such file, is a FormatError: never 0 documents."""
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     out: list[Path] = []
     for item in map(Path, items):
-        out.extend(sorted(item.rglob(f"*{suffix}")) if item.is_dir() else [item])
+        if not item.exists():
+            raise FormatError(item, None, "no such file or folder")
+        found = sorted(item.rglob(f"*{suffix}")) if item.is_dir() else [item]
+        if not found:
+            raise FormatError(item, None, f"holds no {suffix} file")
+        out.extend(found)
     return out
 
 
@@ -290,7 +296,7 @@ def _bioc_document(elem: ET.Element, path: PathLike, number: int, seen: Counter,
 _MISSING_TEXT = ("no text file {txt} beside this annotation file. Some corpora ship brat annotations "
                  "without their texts: RareDis, for one, distributes only the .ann files because the NORD "
                  "rare-disease texts are given out by its authors on request (isegura@inf.uc3m.es). "
-                 "Obtain the texts, or pass require_text=False to read the annotations alone.")
+                 "Obtain the texts (from Python, read_brat(..., require_text=False) reads the annotations alone).")
 
 
 def read_brat(paths: PathLike | Iterable[PathLike], require_text: bool = True,
