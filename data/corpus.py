@@ -164,22 +164,23 @@ def entity_from_json(obj: dict, path: str | Path, line: int) -> Entity:
                 raise ValueError(f"start/end {obj['start']}-{obj['end']} disagree with fragments {frags}")
         else:
             frags = ((offset(obj["start"]), offset(obj["end"])),)
-        return Entity(frags, str(obj["type"]), str(obj.get("text", "")))
+        if not isinstance(obj["type"], str) or not obj["type"]:
+            raise ValueError(f"type {obj['type']!r} is not a non-empty string")
+        return Entity(frags, obj["type"], str(obj.get("text", "")))
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise FormatError(path, line, f"bad entity {obj!r}: {err}") from None
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
-    """(line number, parsed value) of each non-blank line; a line that is not JSON or not UTF-8, a missing
-    file, a folder or a file without a single record is a FormatError naming it (bare NaN is accepted: RuDReC
-    has it). Lines are decoded one by one, so a bad byte is reported on its own line."""
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, line with its line break) of a UTF-8 text file, split on "\\n" only; a missing file, a
+    folder or a line that is not UTF-8 is a FormatError naming it. Lines are decoded one by one, so a bad
+    byte is reported on its own line."""
     try:
         fh = open(path, "rb")
     except FileNotFoundError:
         raise FormatError(path, None, "no such file") from None
     except IsADirectoryError:
         raise FormatError(path, None, "is a folder, not a file") from None
-    records = False
     with fh:
         for line_no, raw in enumerate(fh, 1):
             try:
@@ -187,26 +188,40 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
             except UnicodeDecodeError as err:
                 raise FormatError(path, line_no, f"not UTF-8 text: byte {raw[err.start]:#04x} at column "
                                                  f"{err.start + 1}") from None
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise FormatError(path, line_no, f"invalid JSON: {err}") from None
-            records = True
-            yield line_no, value
+            yield line_no, line
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
+    """(line number, parsed value) of each non-blank line; a line that is not JSON or not UTF-8, a missing
+    file, a folder or a file without a single record is a FormatError naming it (bare NaN is accepted: RuDReC
+    has it)."""
+    records = False
+    for line_no, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as err:  # JSONDecodeError, or an integer of more than 4300 digits
+            raise FormatError(path, line_no, f"invalid JSON: {err}") from None
+        except RecursionError:
+            raise FormatError(path, line_no, "invalid JSON: arrays or objects nested too deeply") from None
+        records = True
+        yield line_no, value
     if not records:
         raise FormatError(path, None, "is empty: no records")
 
 
-def read_jsonl(path: str | Path, require_text: bool = True) -> list[Document]:
-    """Read documents (or, with require_text=False, predictions, whose `text` may be left out)."""
-    docs, seen = [], set()
+def iter_documents(path: str | Path, require_text: bool = True) -> Iterator[tuple[int, Document]]:
+    """(line number, document) of each record, for callers that check documents further and must name the
+    line; see read_jsonl."""
+    seen = set()
     for line_no, obj in iter_jsonl(path):
         if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("entities", []), list):
             raise FormatError(path, line_no, "expected an object with 'id' and an 'entities' list")
-        if require_text and not isinstance(obj.get("text"), str):
+        if require_text and "text" not in obj:
             raise FormatError(path, line_no, f"document {obj['id']!r} has no 'text'")
+        if not isinstance(obj.get("text", ""), str):
+            raise FormatError(path, line_no, f"document {obj['id']!r}: 'text' is not a string")
         doc_id = str(obj["id"])
         if doc_id in seen:
             raise FormatError(path, line_no, f"duplicate document id {doc_id!r}")
@@ -215,8 +230,12 @@ def read_jsonl(path: str | Path, require_text: bool = True) -> list[Document]:
                        [entity_from_json(e, path, line_no) for e in obj.get("entities", [])])
         if "text" in obj:
             doc.validate(path, line_no)
-        docs.append(doc)
-    return docs
+        yield line_no, doc
+
+
+def read_jsonl(path: str | Path, require_text: bool = True) -> list[Document]:
+    """Read documents (or, with require_text=False, predictions, whose `text` may be left out)."""
+    return [doc for _, doc in iter_documents(path, require_text)]
 
 
 def write_jsonl(docs: Iterable[Document], path: str | Path, with_text: bool = True) -> int:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 
-from data.corpus import Document, FormatError, exit_on_format_error, read_jsonl, script_parser
+from data.corpus import Document, FormatError, exit_on_format_error, iter_documents, read_jsonl, script_parser
 from eval.semeval import SCHEMAS, Counts, Result, score
 from eval.views import all_views, views_markdown
 
@@ -26,12 +26,10 @@ ROW_HEADER = "| P | R | F1 | COR | INC | PAR | MIS | SPU |"
 
 
 def load_predictions(path: str | Path, gold: list[Document]) -> list[Document]:
-    """Read predictions and check them against the gold documents."""
-    docs = read_jsonl(path, require_text=False)
-    with open(path, encoding="utf-8") as fh:
-        lines = [n for n, line in enumerate(fh, 1) if line.strip()]  # read_jsonl keeps one doc per such line
+    """Read predictions and check them against the gold documents, naming the line of each mistake."""
+    docs = []
     texts = {d.id: d.text for d in gold}
-    for doc, line in zip(docs, lines):
+    for line, doc in iter_documents(path, require_text=False):
         if doc.id not in texts:
             raise FormatError(path, line, f"document {doc.id!r} is not in the gold file")
         text = texts[doc.id]
@@ -44,6 +42,7 @@ def load_predictions(path: str | Path, gold: list[Document]) -> list[Document]:
             if ent.text and ent.text != ent.surface(text):
                 raise FormatError(path, line, f"document {doc.id!r}: entity text {ent.text!r} does not match "
                                               f"the gold text at its offsets {ent.surface(text)!r}")
+        docs.append(doc)
     return docs
 
 

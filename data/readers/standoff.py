@@ -52,6 +52,9 @@ INDIVIDUAL_MENTIONS = "bioc_individual_mentions_skipped"
 MAX_SHIFT = 2  # the largest drift seen in the corpora; a larger window risks matching another mention
 # (start, end) moves to try, nearest first
 _MOVES = sorted(product(range(-MAX_SHIFT, MAX_SHIFT + 1), repeat=2), key=lambda m: (abs(m[0]) + abs(m[1]), m))
+# BioC: the corpora leave one character (the title's line break) between passages; a gap far larger is a
+# broken offset, and one of 10**9 would fill memory with line breaks
+MAX_PASSAGE_GAP = 1000
 
 PathLike = str | Path
 
@@ -70,6 +73,12 @@ def _lines(path: PathLike) -> list[tuple[int, str]]:
     """(line number, line without its line break). Splits on "\\n" only: str.splitlines would also
     split on characters such as U+2028 that occur inside abstracts."""
     return [(n, line.removesuffix("\r")) for n, line in enumerate(_read_text(path).split("\n"), 1)]
+
+
+def _xml_parser() -> ET.XMLParser:
+    """A parser that reads XML as UTF-8, as every corpus is: one that trusted the encoding declaration would
+    fail with LookupError or ValueError, not a ParseError, on a declaration it does not know."""
+    return ET.XMLParser(encoding="utf-8")
 
 
 def _int(value: str | None, path: PathLike, where: int | str, what: str) -> int:
@@ -238,7 +247,8 @@ def read_bioc(path: PathLike, quirks: Counter | None = None) -> list[Document]:
     """BioC XML: passages with document-level offsets; annotations with one <location> per fragment
     and their type in the infon "type".
 
-    The document text places each passage's text at its offset and fills gaps with "\\n", so a
+    The document text places each passage's text at its offset and fills gaps (of at most
+    MAX_PASSAGE_GAP characters) with "\\n", so a
     title at 0 and an abstract at len(title) + 1 give PubTator's text and spans.
     BC5CDR BioC also lists, for each composite mention ("ocular and auditory toxicity"), its parts as
     extra annotations with infon CompositeRole=IndividualMention (often discontinuous). PubTator keeps
@@ -249,7 +259,7 @@ def read_bioc(path: PathLike, quirks: Counter | None = None) -> list[Document]:
     docs: list[Document] = []
     seen: Counter = Counter()
     try:
-        for _, elem in ET.iterparse(path, events=("end",)):
+        for _, elem in ET.iterparse(path, events=("end",), parser=_xml_parser()):
             if elem.tag == "document":
                 docs.append(_bioc_document(elem, path, len(docs) + 1, seen, quirks))
                 elem.clear()
@@ -273,6 +283,9 @@ def _bioc_document(elem: ET.Element, path: PathLike, number: int, seen: Counter,
         if offset < len(text):
             raise FormatError(path, where, f"passage at offset {offset} overlaps the previous passage, "
                                            f"which ends at {len(text)}")
+        if offset - len(text) > MAX_PASSAGE_GAP:
+            raise FormatError(path, where, f"passage at offset {offset} leaves a gap of {offset - len(text)} "
+                                           f"characters after the previous passage (at most {MAX_PASSAGE_GAP})")
         text += "\n" * (offset - len(text)) + passage_text
     doc = Document(_unique_id(doc_id, seen, quirks, path, where), text)
     for ann in elem.iter("annotation"):
@@ -375,7 +388,7 @@ def read_ddi_xml(files: PathLike | Iterable[PathLike], separator: str = " ",
 
 def _ddi_document(path: Path, separator: str, seen: Counter, quirks: Counter) -> Document:
     try:
-        root = ET.parse(path).getroot()
+        root = ET.parse(path, parser=_xml_parser()).getroot()
     except ET.ParseError as err:
         raise FormatError(path, err.position[0], f"broken XML: {err}") from None
     if root.tag != "document" or not root.get("id"):

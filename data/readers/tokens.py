@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from data.corpus import Document, Entity, FormatError, Span, iter_jsonl
+from data.corpus import Document, Entity, FormatError, Span, iter_jsonl, iter_lines
 
 __all__ = ["read_iob", "jnlpba_train_minus_devel", "read_rudrec", "read_chemprot_pure"]
 
@@ -125,35 +125,34 @@ def read_iob(path: str | Path, *, default_type: str | None = None,
             (marked[-1][1] if marked else loose).append(sentence.copy())
             sentence.clear()
 
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                end_sentence()
-                continue
-            fields = line.split("\t") if "\t" in line else line.split()
-            if fields[0] == DOCSTART or line.startswith(MEDLINE_MARKER):
-                end_sentence()
-                doc_id = line[len(MEDLINE_MARKER):].strip() if line.startswith(MEDLINE_MARKER) else None
-                if doc_id == "":
-                    raise FormatError(path, line_no, f"{MEDLINE_MARKER} line without a document id")
-                marked.append((doc_id, []))
-                continue
-            if len(fields) < 2:
-                raise FormatError(path, line_no, f"expected a token and a tag, found {len(fields)} column")
-            if not n_columns:
-                n_columns, columns_line = len(fields), line_no
-            elif len(fields) != n_columns:
-                raise FormatError(path, line_no, f"{len(fields)} columns, expected {n_columns} "
-                                                 f"as on line {columns_line}")
-            try:
-                token, tag = fields[token_column], fields[tag_column]
-            except IndexError:
-                raise FormatError(path, line_no, f"no column {token_column} (token) or {tag_column} (tag) "
-                                                 f"in {len(fields)} columns") from None
-            if not token:
-                raise FormatError(path, line_no, "empty token")
-            sentence.append(_Row(token, tag, *_parse_tag(tag, default_type, path, line_no), line_no))
+    for line_no, line in iter_lines(path):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            end_sentence()
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        if fields[0] == DOCSTART or line.startswith(MEDLINE_MARKER):
+            end_sentence()
+            doc_id = line[len(MEDLINE_MARKER):].strip() if line.startswith(MEDLINE_MARKER) else None
+            if doc_id == "":
+                raise FormatError(path, line_no, f"{MEDLINE_MARKER} line without a document id")
+            marked.append((doc_id, []))
+            continue
+        if len(fields) < 2:
+            raise FormatError(path, line_no, f"expected a token and a tag, found {len(fields)} column")
+        if not n_columns:
+            n_columns, columns_line = len(fields), line_no
+        elif len(fields) != n_columns:
+            raise FormatError(path, line_no, f"{len(fields)} columns, expected {n_columns} "
+                                             f"as on line {columns_line}")
+        try:
+            token, tag = fields[token_column], fields[tag_column]
+        except IndexError:
+            raise FormatError(path, line_no, f"no column {token_column} (token) or {tag_column} (tag) "
+                                             f"in {len(fields)} columns") from None
+        if not token:
+            raise FormatError(path, line_no, "empty token")
+        sentence.append(_Row(token, tag, *_parse_tag(tag, default_type, path, line_no), line_no))
     end_sentence()
 
     if marked and loose:
@@ -219,7 +218,7 @@ def read_rudrec(path: str | Path, *, changes: Counter | None = None) -> list[Doc
         except (KeyError, TypeError):
             raise FormatError(path, line_no, "expected an object with file_name, text, sentence_id "
                                              "and entities") from None
-        if not (isinstance(name, str) and isinstance(text, str) and isinstance(sid, int)
+        if not (isinstance(name, str) and isinstance(text, str) and type(sid) is int
                 and isinstance(ents, list)):
             raise FormatError(path, line_no, "file_name, text, sentence_id or entities has the wrong type")
         by_file.setdefault(name, []).append((sid, text, ents, line_no))
@@ -255,8 +254,12 @@ def _rudrec_entity(ent: dict, text: str, offset: int, doc_text: str, path: Path,
         start, end, typ, surface = ent["start"], ent["end"], ent["entity_type"], ent["entity_text"]
     except (KeyError, TypeError):
         raise FormatError(path, line, f"entity {ent!r} lacks start, end, entity_type or entity_text") from None
-    if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+    if type(start) is not int or type(end) is not int:  # JSON true and false are not offsets
+        raise FormatError(path, line, f"entity {ent!r}: start and end must be integers")
+    if not 0 <= start < end <= len(text):
         raise FormatError(path, line, f"entity {ent!r}: offsets outside the sentence (length {len(text)})")
+    if not isinstance(typ, str) or not typ:
+        raise FormatError(path, line, f"entity {ent!r}: entity_type is not a non-empty string")
     if text[start:end] != surface:
         raise FormatError(path, line, f"entity {ent!r}: the text at its offsets is {text[start:end]!r}")
     if not surface.strip():
@@ -267,7 +270,7 @@ def _rudrec_entity(ent: dict, text: str, offset: int, doc_text: str, path: Path,
         if changes is not None:
             changes["rudrec_entity_whitespace_trimmed"] += 1
     start, end = offset + start, offset + end
-    return Entity.span(start, end, str(typ), doc_text[start:end])
+    return Entity.span(start, end, typ, doc_text[start:end])
 
 
 def _is_mention(m: object) -> bool:
