@@ -32,7 +32,7 @@ from data import registry
 from data.bio import from_bio, sentence_tokens, to_bio
 from data.corpus import Document, Span, exit_on_format_error, script_parser, write_jsonl
 from data.llm.models import resolve
-from eval.runs import print_scores, write_metrics
+from eval.runs import print_scores, run_settings, write_metrics
 from eval.semeval import score
 
 METHOD = "run_ner_baseline"
@@ -180,7 +180,7 @@ def run(config: Config, dataset_name: str, train: list[Document], evaluate: dict
     flattening: Counter = Counter()
     with tempfile.TemporaryDirectory() as workdir:
         baseline = Baseline(config, workdir)
-        metrics = {"method": METHOD, "dataset": dataset_name, "config": asdict(config), "decoding": DECODING,
+        metrics = {"method": METHOD, "dataset": dataset_name, "decoding": DECODING,
                    "epochs": config.num_train_epochs, "train_documents": len(train),
                    **baseline.train(train, flattening), "train_flattening": dict(flattening)}
         for split, gold in evaluate.items():
@@ -190,7 +190,7 @@ def run(config: Config, dataset_name: str, train: list[Document], evaluate: dict
             metrics[split] = score(gold, pred).to_json()
             metrics[f"{split}_decoding"] = dict(changes)
             print_scores(f"{METHOD} {dataset_name} {split}", metrics[split])
-    write_metrics(output_dir, metrics)
+    write_metrics(output_dir, metrics, settings=run_settings(config))
     return metrics
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import random
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -41,7 +41,7 @@ from continual.texts import RawDoc, file_docs, normalise, registry_docs
 from data import registry
 from data.corpus import exit_on_format_error, parse_dataclasses
 from data.llm.models import resolve
-from eval.runs import HardwareDefaults, write_metrics
+from eval.runs import HardwareDefaults, claim_output_dir, run_settings, write_metrics
 
 DEFAULT_DATASETS = ["ncbi_disease", "bc5cdr"]  # the default corpora of run_all.sh: English PubMed abstracts
 IGNORE_INDEX = -100  # label the loss skips
@@ -64,6 +64,8 @@ class ScriptArguments:
     max_train_tokens: int | None = field(default=None, metadata={"help": "cap on the training stream (quick runs)"})
     max_eval_tokens: int | None = field(default=None, metadata={"help": "cap on the validation stream"})
     resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in output_dir"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace a finished run in output_dir (its metrics.json and checkpoints)"})
 
     def __post_init__(self) -> None:
         if self.block_size < 2 or not 0 <= self.overlap < self.block_size:
@@ -241,8 +243,9 @@ def plot_losses(log_history: list[dict], loss_before: float, path: Path, title: 
 
 def run(args: ScriptArguments, training: PretrainingArguments, callbacks: Sequence[TrainerCallback] = ()) -> dict:
     """Train, evaluate before and after, save the model, metrics.json and loss.png; return the metrics."""
-    out = Path(training.output_dir)
-    checkpoint = get_last_checkpoint(out) if out.is_dir() else None
+    out = claim_output_dir(training.output_dir, overwrite=args.overwrite, resume=args.resume,
+                           settings=run_settings(args, training))
+    checkpoint = get_last_checkpoint(out)
     if checkpoint and not args.resume:
         raise ValueError(f"{out} already holds {Path(checkpoint).name}: pass --resume True or another --output_dir")
     set_seed(training.seed)
@@ -273,7 +276,7 @@ def run(args: ScriptArguments, training: PretrainingArguments, callbacks: Sequen
                     * trainer.args.world_size * args.block_size)
     processed = steps * batch_tokens  # input tokens seen in this run's optimizer steps
     metrics = {
-        "method": "continual_pretraining", "model_name": args.model_name, "args": asdict(args),
+        "method": "continual_pretraining", "model_name": args.model_name,
         "training_args": training.to_dict(),
         "text": {**text_report, "train_tokens": len(train_stream), "train_windows": len(train),
                  "train_targets_per_epoch": targets, "validation_tokens": len(validation) * args.block_size},
@@ -286,7 +289,7 @@ def run(args: ScriptArguments, training: PretrainingArguments, callbacks: Sequen
                                                   if "loss" in e), None)},
     }
     if trainer.is_world_process_zero():
-        write_metrics(out, metrics)
+        write_metrics(out, metrics, settings=run_settings(args, training))
         plot_losses(trainer.state.log_history, before["loss"], out / "loss.png",
                     f"{Path(args.model_name).name}: perplexity {before['perplexity']:.1f} -> {after['perplexity']:.1f}")
     return metrics

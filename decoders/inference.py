@@ -39,7 +39,7 @@ from data.llm.models import resolve
 from data.llm.units import BudgetRule, UnitSplit, make_units
 from data.text import first_sentences
 from eval.answers import score_answers
-from eval.runs import print_scores, timing, write_metrics
+from eval.runs import claim_output_dir, print_scores, run_settings, timing, write_metrics
 
 VLLM_CHUNK = 512  # prompts per vLLM call: the outputs file is written after each
 
@@ -123,6 +123,7 @@ def vllm_generate(info: dict, model_config: ModelConfig, model_dir: Path, split:
 
 
 def main(args: Args) -> dict:
+    claim_output_dir(args.output_dir, finished=None)  # its answer store resumes
     info = read_generation_info(args.model_dir)
     model_config = ModelConfig(**info["model_config"])
     if args.isQLoRA is not None:
@@ -167,7 +168,7 @@ def main(args: Args) -> dict:
             name: scored.scores, "diagnostics": {name: scored.diagnostics}, "generation_seconds": round(seconds, 1),
             "timing": {} if stored else {name: timing(seconds, docs)},
             "caps": {"max_eval_docs": args.max_eval_docs, "max_eval_sentences": args.max_eval_sentences},
-            "units_changed": dict(sorted(changes.items()))}, f"{name}.metrics.json")
+            "units_changed": dict(sorted(changes.items()))}, settings=run_settings(args), name=f"{name}.metrics.json")
     return result
 
 

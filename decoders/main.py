@@ -60,8 +60,8 @@ from data.llm.prompts import INSTRUCTIONS
 from data.llm.units import LEVELS, BudgetRule, Unit, UnitSplit, make_units
 from data.text import first_sentences
 from eval.answers import score_answers
-from eval.runs import (HardwareDefaults, epochs_summary, plot_training, print_scores, resume_point, timing,
-                       write_metrics)
+from eval.runs import (HardwareDefaults, claim_output_dir, epochs_summary, plot_training, print_scores,
+                       resume_point, run_settings, timing, write_metrics)
 
 EVAL_SPLITS = ("dev", "test")
 
@@ -93,6 +93,8 @@ class ScriptArguments:
     max_selection_docs: int | None = field(default=None, metadata={
         "help": "model selection generates on the first N dev documents (default: all of --max_eval_docs)"})
     resume: bool = field(default=False, metadata={"help": "continue from the last complete checkpoint in output_dir"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace a finished run in output_dir (its metrics.json and checkpoints)"})
     eval_splits: list[str] = field(default_factory=lambda: list(EVAL_SPLITS), metadata={"choices": EVAL_SPLITS,
         "help": "the splits generated and scored after training (model selection still reads dev)"})
 
@@ -291,6 +293,8 @@ def reuse_selection_answers(trainer, dev: UnitSplit, store: PredictionStore) -> 
 
 def main(script: ScriptArguments, config: DecoderSFTConfig, model_config: DecoderModelConfig) -> dict:
     out = Path(config.output_dir)
+    claim_output_dir(out, overwrite=script.overwrite, resume=script.resume,
+                     settings=run_settings(script, model_config, config))
     resume_from = resume_point(config, script.resume)
     settings = generation_settings(script, model_config)
     if resume_from is None:  # a new model: answers of an earlier one must not be reused
@@ -353,7 +357,7 @@ def report(script: ScriptArguments, config: DecoderSFTConfig, model_config: Deco
     metrics["diagnostics"] = {split: r["diagnostics"] for split, r in results.items()}
     metrics["generation"] = {split: r["generation"] for split, r in results.items()}
     metrics["timing"] = {split: r["timing"] for split, r in results.items() if "timing" in r}
-    write_metrics(out, metrics)
+    write_metrics(out, metrics, settings=run_settings(script, model_config, config))
     plot_training(log_history, out / "training.png", f"{model_config.model_name_or_path} on {script.dataset_name}, "
                                                      f"{script.output_format} (best epoch {best_epoch} of {epochs_run})")
     return metrics

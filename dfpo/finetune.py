@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
@@ -38,7 +38,8 @@ from data.corpus import FormatError, exit_on_format_error, iter_jsonl, parse_dat
 from data.llm.generation import load_tokenizer
 from dfpo.stages import (EvalArguments, StageModelConfig, StageTrainingDefaults, chat_record,
                          evaluate_stage, load_stage_model, save_stage, task_units)
-from eval.runs import HardwareDefaults, peak_memory_mb, plot_training, resume_point, write_metrics
+from eval.runs import (HardwareDefaults, claim_output_dir, peak_memory_mb, plot_training, resume_point,
+                       run_settings, write_metrics)
 
 @dataclass
 class ScriptArguments:
@@ -51,6 +52,8 @@ class ScriptArguments:
         "help": "write the chat records to OUTPUT_DIR/data/train.jsonl before training (else read them there)"})
     max_train_docs: int | None = field(default=None, metadata={"help": "the first N training documents only"})
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace a finished run in output_dir (its metrics.json and checkpoints)"})
 
 
 @dataclass
@@ -88,6 +91,8 @@ def training_records(script: ScriptArguments, config: FinetuneConfig, tokenizer,
 def main(script: ScriptArguments, evaluation: EvalArguments, config: FinetuneConfig,
          model_config: StageModelConfig) -> dict:
     out = Path(config.output_dir)
+    configured = run_settings(script, evaluation, model_config, config)  # before resume_point may set max_steps
+    claim_output_dir(out, overwrite=script.overwrite, resume=script.resume, settings=configured)
     resume_from = resume_point(config, script.resume)
     tokenizer = load_tokenizer(script.init_adapter / "model" if script.init_adapter else
                                model_config.model_name_or_path, encoder_decoder=False)
@@ -121,10 +126,8 @@ def main(script: ScriptArguments, evaluation: EvalArguments, config: FinetuneCon
                "stack": settings["adapters"], "records": len(records), "units_changed": dict(changes),
                "train_seconds": round(train_seconds, 1), "peak_memory_mb": train_memory,
                "lora": {k: getattr(model_config, f"lora_{k}") for k in ("r", "alpha", "dropout", "target_modules")},
-               "isQLoRA": model_config.load_in_4bit, "script": asdict(script), "evaluation": asdict(evaluation),
-               "training": config.to_dict(),
-               "tasks": tests}
-    write_metrics(out, metrics)
+               "isQLoRA": model_config.load_in_4bit, "tasks": tests}
+    write_metrics(out, metrics, settings=configured)
     plot_training(trainer.state.log_history, out / "training.png",
                   f"{model_config.model_name_or_path} on {script.one_dataset}: DFPO fine-tuning")
     return metrics

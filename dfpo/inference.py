@@ -11,12 +11,12 @@ mean +- sd per task.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from data.corpus import exit_on_format_error, parse_dataclasses
 from dfpo.stages import EvalArguments, evaluate_stage, load_finished_stage, read_stack, task_units
-from eval.runs import write_metrics
+from eval.runs import claim_output_dir, run_settings, write_metrics
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Args:
 
 
 def main(args: Args, evaluation: EvalArguments) -> dict:
+    claim_output_dir(args.output_dir, finished=None)  # its answer stores resume
     stack = read_stack(args.stage_dir)
     model, tokenizer = load_finished_stage(args.stage_dir)
     train = task_units(args.one_dataset, "train", tokenizer, args.max_length, datasets_path=args.datasets_path)
@@ -39,8 +40,8 @@ def main(args: Args, evaluation: EvalArguments) -> dict:
     tests = evaluate_stage(model, tokenizer, args.one_dataset, args.datasets_path, train, args.output_dir, method,
                            {"model": stack["base"], "adapters": stack["adapters"]}, evaluation, args.seed)
     metrics = {"method": method, "model": stack["base"], "dataset": args.one_dataset, "stack": stack["adapters"],
-               "script": asdict(args), "evaluation": asdict(evaluation), "tasks": tests}
-    write_metrics(args.output_dir, metrics)
+               "tasks": tests}
+    write_metrics(args.output_dir, metrics, settings=run_settings(args, evaluation))
     return metrics
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
@@ -34,7 +34,7 @@ from data.llm.generation import load_tokenizer
 from dfpo.dpop import DPOPConfig, DPOPTrainer
 from dfpo.stages import (EvalArguments, StageModelConfig, StageTrainingDefaults, evaluate_stage,
                          load_stage_model, mentions, save_stage, task_units)
-from eval.runs import HardwareDefaults, peak_memory_mb, resume_point, write_metrics
+from eval.runs import HardwareDefaults, claim_output_dir, peak_memory_mb, resume_point, run_settings, write_metrics
 
 @dataclass
 class ScriptArguments:
@@ -46,6 +46,8 @@ class ScriptArguments:
     max_length_units: int | None = field(default=3000, metadata={
         "help": "windows of the training units whose answers size the test budgets (finetune.py's --max_length)"})
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in output_dir"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace a finished run in output_dir (its metrics.json and checkpoints)"})
 
 
 @dataclass
@@ -129,6 +131,8 @@ def plot_preference(log_history: list[dict], path: Path, title: str) -> None:
 def main(script: ScriptArguments, evaluation: EvalArguments, config: PreferenceConfig,
          model_config: PreferenceModelConfig) -> dict:
     out = Path(config.output_dir)
+    configured = run_settings(script, evaluation, model_config, config)  # before resume_point may set max_steps
+    claim_output_dir(out, overwrite=script.overwrite, resume=script.resume, settings=configured)
     resume_from = resume_point(config, script.resume)
     tokenizer = load_tokenizer(str(script.init_adapter / "model"), encoder_decoder=False)
     skipped: Counter = Counter()
@@ -165,9 +169,8 @@ def main(script: ScriptArguments, evaluation: EvalArguments, config: PreferenceC
                "logps": {k: [(h["step"], h[f"logps/{k}"]) for h in history if f"logps/{k}" in h]
                          for k in ("chosen", "rejected")},
                "lora": {k: getattr(model_config, f"lora_{k}") for k in ("r", "alpha", "dropout", "target_modules")},
-               "isQLoRA": model_config.load_in_4bit, "script": asdict(script), "evaluation": asdict(evaluation),
-               "training": config.to_dict(), "tasks": tests}
-    write_metrics(out, metrics)
+               "isQLoRA": model_config.load_in_4bit, "tasks": tests}
+    write_metrics(out, metrics, settings=configured)
     plot_preference(history, out / "preference.png", f"{method} on {script.one_dataset}: answers' log-probability")
     return metrics
 

@@ -40,13 +40,14 @@ LAUNCH="${LAUNCH:-python}"
 for ds in $DATASETS; do
   run="$OUT/$ds"
   $LAUNCH dfpo/finetune.py --one_dataset "$ds" --modelpath "$MODEL" --datapreprocess "${STAGE1[@]}" "${EVAL[@]}" \
-    --output_dir "$run/stage1"
+    --resume True --output_dir "$run/stage1"
   $LAUNCH dfpo/make_pairs.py --one_dataset "$ds" --init_adapter "$run/stage1" "${PAIRS[@]}" --output_dir "$run/pairs"
   for loss in dpop sigmoid; do  # DPOP, and plain DPO on the same pairs and budget (the ablation)
     $LAUNCH dfpo/prefer_optimize.py --one_dataset "$ds" --modelpath "$MODEL" --init_adapter "$run/stage1" \
-      --pairs "$run/pairs/pairs.jsonl" --loss_type "$loss" "${STAGE2[@]}" "${EVAL[@]}" --output_dir "$run/stage2-$loss"
+      --pairs "$run/pairs/pairs.jsonl" --loss_type "$loss" "${STAGE2[@]}" "${EVAL[@]}" --resume True \
+      --output_dir "$run/stage2-$loss"
     $LAUNCH dfpo/finetune.py --one_dataset "$ds" --modelpath "$MODEL" --init_adapter "$run/stage2-$loss" \
-      --datapreprocess "${STAGE1[@]}" "${EVAL[@]}" --output_dir "$run/stage3-$loss"
+      --datapreprocess "${STAGE1[@]}" "${EVAL[@]}" --resume True --output_dir "$run/stage3-$loss"
   done
   $LAUNCH dfpo/compare.py "$run"  # the ablation table and stage 2's log-probabilities, DPOP vs DPO
 done

@@ -211,7 +211,7 @@ def evaluate_stage(model, tokenizer, dataset: str, datasets_path: Path | None, t
             write_metrics(folder, {"method": method, "model": settings["model"], "dataset": task, "format": "list",
                                    "constrained": e.constrained, "temperature": e.temperature, "repeat": repeat,
                                    "test": scored.scores, "string_sets": strings,
-                                   "diagnostics": {"test": d}})
+                                   "diagnostics": {"test": d}}, settings=made)
             runs.append(run)
             print_scores(f"  {task} test" + (f" repeat {repeat}" if e.temperature > 0 else ""), scored.scores,
                          f"string-set F1 {run['string_set_f1']:.4f}", f"parse rate {d['parse_rate']}")

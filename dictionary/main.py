@@ -20,7 +20,7 @@ from pathlib import Path
 from data import registry
 from data.corpus import Document, Entity, exit_on_format_error, script_parser, write_jsonl
 from data.text import tokenize
-from eval.runs import print_scores, timing, write_metrics
+from eval.runs import claim_output_dir, print_scores, run_settings, timing, write_metrics
 from eval.semeval import score
 
 Key = tuple[str, ...]
@@ -35,6 +35,7 @@ class Args:
     min_precision: float = 0.5  # keep a form only if it is an entity at least this often in training
     max_words: int = 12  # longest mention (in word tokens) the gazetteer holds
     max_eval_docs: int | None = None  # score only the first N documents of each split (a fixed test sample)
+    overwrite: bool = False  # replace a finished run in output_dir
 
 
 def words(doc: Document) -> tuple[list[tuple[int, int]], list[str]]:
@@ -79,7 +80,7 @@ def tag(doc: Document, gazetteer: dict[Key, str], max_words: int) -> Document:
 
 
 def main(args: Args) -> dict:
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    claim_output_dir(args.output_dir, overwrite=args.overwrite)
     train = registry.load(args.dataset_name, args.train_split)
     started = time.perf_counter()
     gazetteer = build_gazetteer(train, args.min_precision, args.max_words)
@@ -97,7 +98,7 @@ def main(args: Args) -> dict:
         write_jsonl(pred, args.output_dir / f"{split}.predictions.jsonl", with_text=False)
         metrics[split] = score(gold, pred).to_json()
         print_scores(split, metrics[split])
-    write_metrics(args.output_dir, metrics)
+    write_metrics(args.output_dir, metrics, settings=run_settings(args))
     return metrics
 
 
@@ -105,6 +106,8 @@ def parse_args(argv: list[str] | None = None) -> Args:
     parser = script_parser(__doc__)
     parser.add_argument("--dataset_name", required=True, help=f"one of: {', '.join(registry.DATASETS)}")
     parser.add_argument("--output_dir", type=Path, required=True)
+    parser.add_argument("--overwrite", type=lambda v: v.lower() in ("true", "1", "yes"), nargs="?", const=True,
+                        default=False, help="replace a finished run in --output_dir (--overwrite True, as elsewhere)")
     parser.add_argument("--train_split", default=Args.train_split)
     parser.add_argument("--eval_splits", nargs="+", default=list(Args.eval_splits))
     parser.add_argument("--min_precision", type=float, default=Args.min_precision)

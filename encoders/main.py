@@ -37,8 +37,8 @@ from data.bio import DISCONTINUOUS_POLICIES, OVERLAP_POLICIES, describe_changes
 from data.corpus import Document, exit_on_format_error, parse_dataclasses, write_jsonl
 from data.llm.models import resolve
 from encoders import tagging
-from eval.runs import (HardwareDefaults, epochs_summary, plot_training, print_scores, resume_point, timing,
-                       write_json, write_metrics)
+from eval.runs import (HardwareDefaults, claim_output_dir, epochs_summary, plot_training, print_scores,
+                       resume_point, run_settings, timing, write_json, write_metrics)
 from eval.semeval import score
 
 @dataclass
@@ -57,6 +57,8 @@ class ScriptArguments:
                                                            "longer sentences are cut into overlapping windows"})
     stride: int | None = field(default=None, metadata={"help": "sub-words between window starts (default: half)"})
     resume: bool = field(default=False, metadata={"help": "continue from the last complete checkpoint in output_dir"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace a finished run in output_dir (its metrics.json and checkpoints)"})
     lora: bool = field(default=False, metadata={"help": "train LoRA adapters (peft) and the classifier head only"})
     lora_r: int = 12
     lora_alpha: int = 32
@@ -252,7 +254,8 @@ def make_trainer(args: ScriptArguments, training: EncoderTrainingArguments, mode
 
 
 def write_results(args: ScriptArguments, out: Path, model, tokenizer, docs: dict[str, list[Document]],
-                  log_history: list[dict], train_seconds: float, scored_dev: list[Document] | None = None) -> dict:
+                  log_history: list[dict], train_seconds: float, settings: dict,
+                  scored_dev: list[Document] | None = None) -> dict:
     """The best model, dev/test predictions and their scores, metrics.json and the training plot.
     `scored_dev`: the best epoch's dev documents as validation decoded them (else dev is predicted)."""
     model.save_pretrained(out / "model")
@@ -273,7 +276,7 @@ def write_results(args: ScriptArguments, out: Path, model, tokenizer, docs: dict
         write_jsonl(pred, out / f"{split}.predictions.jsonl", with_text=False)
         metrics[split] = score(docs[split], pred).to_json()
         print_scores(split, metrics[split])
-    write_metrics(out, metrics)
+    write_metrics(out, metrics, settings=settings)
     plot_training(log_history, out / "training.png",
                   f"{args.model_name} on {args.dataset_name} (best epoch {best_epoch} of {epochs_run})")
     return metrics
@@ -281,6 +284,8 @@ def write_results(args: ScriptArguments, out: Path, model, tokenizer, docs: dict
 
 def main(args: ScriptArguments, training: EncoderTrainingArguments) -> dict | None:
     out = Path(training.output_dir)
+    settings = run_settings(args, training)  # before resume_point, which may set max_steps
+    claim_output_dir(out, overwrite=args.overwrite, resume=args.resume, settings=settings)
     resume_from = resume_point(training, args.resume)
     set_seed(training.seed)
     docs, types = registry.load_splits(args.dataset_name, args.datasets_path, training.seed, args.max_train_docs,
@@ -296,7 +301,8 @@ def main(args: ScriptArguments, training: EncoderTrainingArguments) -> dict | No
         return None
     best = trainer.model.merge_and_unload() if args.lora else trainer.model
     scored_dev = trainer.compute_metrics.predictions_at(trainer.state.best_model_checkpoint)
-    return write_results(args, out, best, tokenizer, docs, trainer.state.log_history, train_seconds, scored_dev)
+    return write_results(args, out, best, tokenizer, docs, trainer.state.log_history, train_seconds,
+                         settings, scored_dev)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ScriptArguments, EncoderTrainingArguments]:

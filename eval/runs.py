@@ -1,5 +1,6 @@
-"""A run's output folder, the same for every script: metrics.json, the score line printed, the training
-plot, the checkpoints a resumed run continues from, and the hardware defaults of its TrainingArguments.
+"""A run's output folder, the same for every script: its lock, metrics.json, the score line printed, the
+training plot, the checkpoints a resumed run continues from, and the hardware defaults of its
+TrainingArguments.
 
 Shared because eval/report.py reads every method's metrics.json the same way, and a resumed training run
 (encoders/, decoders/, continual/) must find its last complete checkpoint and whether it had already
@@ -7,13 +8,80 @@ stopped the same way whichever method wrote it.
 """
 from __future__ import annotations
 
+import fcntl
 import json
-from dataclasses import dataclass, field
+import os
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Sequence
 
-from data.corpus import Document
+from data.corpus import Document, InputError
 from data.text import count_sentences
+
+LOCK = ".lock"  # in every output folder a run has claimed; its text names the run holding it
+SETTINGS = "settings.json"  # the settings a training run's folder was started with
+RESUMABLE = {"resume", "overwrite", "resume_from_checkpoint", "logging_dir", "disable_tqdm", "report_to"}
+_held: dict[Path, IO] = {}  # this process's locks: the OS releases them when it exits, kill -9 included
+
+
+# --------------------------------------------------------------------------- the output folder
+def claim_output_dir(folder: str | Path, *, overwrite: bool = False, resume: bool = False,
+                     finished: str | None = "metrics.json", settings: dict | None = None) -> Path:
+    """Make `folder` this run's own. A run already writing there (another process holding its lock) is
+    refused, so two runs never mix checkpoints or outputs; the lock is an OS file lock, so a killed run
+    leaves none behind. A folder holding a finished run (its `finished` file) is refused too, unless
+    `resume` (a resumed run takes up its own folder) or `overwrite` (which removes the finished file and the
+    checkpoints first). `settings` (run_settings of the command line) are kept in SETTINGS: a resumed run
+    must have the same, or its checkpoints would continue another run. Under torchrun / accelerate only rank
+    0 locks and writes; every rank checks."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if int(os.environ.get("RANK", "0")) == 0 and key not in _held:  # this process may claim it again
+        lock = open(folder / LOCK, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another run"
+            lock.close()
+            raise InputError(f"{folder} is in use by {holder}: wait for it to end, or use another output "
+                             "folder") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        lock.flush()
+        _held[key] = lock
+    done = finished is not None and (folder / finished).exists()
+    if overwrite:
+        for checkpoint in folder.glob("checkpoint-*"):
+            shutil.rmtree(checkpoint, ignore_errors=True)  # every rank clears; whichever comes first
+        if done:
+            (folder / finished).unlink(missing_ok=True)
+    elif done and not resume:
+        raise InputError(f"{folder} holds a finished run ({finished}): pass --overwrite True to replace it, or "
+                         "use another output folder")
+    if settings is not None:
+        check_settings(folder / SETTINGS, settings, resume and not overwrite)
+    return folder
+
+
+def check_settings(path: Path, settings: dict, resume: bool) -> None:
+    """A resumed run's settings against those its folder was started with (all but RESUMABLE); a new run
+    records its own."""
+    if resume and path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        differ = sorted(k for k in {*stored, *settings} - RESUMABLE if stored.get(k) != settings.get(k))
+        if differ:
+            said = "; ".join(f"{k}: {stored.get(k, 'not recorded')!r} there, {settings.get(k, 'not given')!r} now"
+                             for k in differ)
+            raise InputError(f"{path.parent} was started with other settings ({said}): resume with the same, "
+                             "or use another output folder")
+    if int(os.environ.get("RANK", "0")) == 0:
+        write_json(path, settings)
 
 
 # --------------------------------------------------------------------------- metrics and scores
@@ -25,9 +93,26 @@ def write_json(path: str | Path, value) -> Path:
     return path
 
 
-def write_metrics(folder: str | Path, metrics: dict, name: str = "metrics.json") -> Path:
-    """metrics.json ({"method", "model", "dataset", SPLIT: eval/semeval JSON, ...}; eval/report.py reads it)."""
-    return write_json(Path(folder) / name, metrics)
+def run_settings(*configs) -> dict:
+    """Every setting that shaped a run, seed included: the fields of each parsed configuration (the script's
+    own dataclass, TrainingArguments, SFTConfig, ModelConfig, an argparse Namespace), merged into one flat
+    dict, JSON-safe. TrainingArguments' own to_dict masks hub tokens; API keys never reach a configuration
+    (they are read from the environment)."""
+    merged: dict = {}
+    for config in configs:
+        if hasattr(config, "to_dict"):
+            merged.update(config.to_dict())
+        elif is_dataclass(config):
+            merged.update(asdict(config))
+        else:
+            merged.update(vars(config))
+    return json.loads(json.dumps(merged, default=str))
+
+
+def write_metrics(folder: str | Path, metrics: dict, *, settings: dict, name: str = "metrics.json") -> Path:
+    """metrics.json ({"method", "model", "dataset", SPLIT: eval/semeval JSON, ..., "settings": run_settings(...)};
+    eval/report.py reads it). `settings` is required: a number is reported with everything that made it."""
+    return write_json(Path(folder) / name, {**metrics, "settings": settings})
 
 
 def timing(seconds: float, docs: Sequence[Document]) -> dict:

@@ -39,6 +39,7 @@ from data.llm.examples import (INDEX_KINDS, SEARCH_TYPES, Example, ExampleIndex,
                                write_selection)
 from data.llm.generation import PredictionStore
 from data.per_type_tasks import UNITS, corpus_documents, units_of
+from eval.runs import claim_output_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +82,7 @@ def main(args: Args) -> dict[str, list[Example]]:
     queries = {i: u.text for i, u in units_of(docs[args.split][:args.max_eval_docs], args.unit, False).items()}
     if not train:
         raise SystemExit(f"error: {args.one_dataset} has no training text to retrieve examples from")
-    out = args.output_dir or ROOT / "results" / "rag_icl" / args.one_dataset
+    out = claim_output_dir(args.output_dir or ROOT / "results" / "rag_icl" / args.one_dataset, finished=None)
     index_dir = args.index_dir or ROOT / ".cache" / "rag_icl" / "index" / f"{args.one_dataset}-{args.unit}-{args.index}"
     started = time.perf_counter()
     index = ExampleIndex(train, args.embedding_model_path, index_dir, args.index, args.overwrite)

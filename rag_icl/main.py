@@ -57,7 +57,7 @@ from data.llm.prompts import repair as repair_prompt
 from data.llm.units import BudgetRule, Unit, UnitSplit, make_units
 from data.text import first_sentences
 from eval.answers import score_answers
-from eval.runs import print_scores, write_json, write_metrics
+from eval.runs import claim_output_dir, print_scores, run_settings, write_json, write_metrics
 from eval.views import string_sets
 from data.per_type_tasks import NER_TASKS, UNITS, tasks_of
 
@@ -223,7 +223,7 @@ def run_seed(args: Args, task: str, seed: int, repeat: int, split: UnitSplit, tr
                "examples": {u: [e.id for e in v] for u, v in examples.items()}}
     if before is not None:
         metrics["dmcr"] = dmcr_report(args.repair_model, before, scored)
-    write_metrics(out, metrics)
+    write_metrics(out, metrics, settings=run_settings(args))
     label = f"{task} seed {seed}" + (f" repeat {repeat}" if args.temperature else "")
     print_scores(f"{label} {args.split}", scored.scores,
                  f"seed 3's string-set F1 {metrics['string_sets']['f1']:.4f}",
@@ -232,6 +232,7 @@ def run_seed(args: Args, task: str, seed: int, repeat: int, split: UnitSplit, tr
 
 
 def main(args: Args) -> dict[str, dict]:
+    claim_output_dir(args.output_dir, finished=None)  # its answer stores resume
     check_examples_file(args)
     fmt = get_format("list")
     level = "document" if args.unit == "document" else "sentence"

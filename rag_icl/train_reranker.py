@@ -31,7 +31,7 @@ from statistics import mean
 from data.corpus import Document, exit_on_format_error, parse_dataclasses
 from data.llm.examples import ExampleIndex, Reranker, coverage, retrieve_and_rerank
 from data.llm.models import resolve
-from eval.runs import HardwareDefaults, write_json
+from eval.runs import HardwareDefaults, claim_output_dir, run_settings, write_json
 from data.per_type_tasks import UNITS, corpus_documents, units_of
 
 
@@ -49,6 +49,7 @@ class ScriptArguments:
     top_n: int = field(default=5, metadata={"help": "examples scored in the validation"})
     max_train_docs: int | None = field(default=None, metadata={"help": "use only the first N training documents"})
     max_eval_docs: int | None = field(default=None, metadata={"help": "validate on the first N dev documents"})
+    overwrite: bool = field(default=False, metadata={"help": "replace a finished run in output_dir"})
 
 
 def _training_arguments():
@@ -100,7 +101,7 @@ def main(args: ScriptArguments, training) -> dict:
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    out = Path(training.output_dir)
+    out = claim_output_dir(training.output_dir, overwrite=args.overwrite, settings=run_settings(args, training))
     docs = {split: corpus_documents(args.one_dataset, split, args.datasets_path) for split in ("train", "dev")}
     train = units_of(docs["train"][:args.max_train_docs], args.unit, True)
     dev = units_of(docs["dev"][:args.max_eval_docs], args.unit, False)

@@ -19,7 +19,7 @@ import pytest
 import torch  # noqa: E402
 
 from conftest import ROOT, launched, load_split, needs_mirror, slow
-from data.corpus import Document, Entity, read_jsonl, write_jsonl
+from data.corpus import Document, Entity, InputError, read_jsonl, write_jsonl
 from data.llm.models import minilm_path
 from encoders import tagging
 from eval.semeval import score
@@ -287,6 +287,9 @@ def test_a_killed_run_resumes_exactly_where_it_stopped(tiny_corpus, tmp_path):
     assert proc.wait() == -signal.SIGKILL and not (parts / "metrics.json").exists()
     with pytest.raises(SystemExit):  # a fresh start would silently mix two runs' checkpoints
         run_main(*args, "--output_dir", str(parts))
+    other = [("2e-3" if a == "1e-3" else a) for a in args]  # nor may a resume continue them with other settings
+    with pytest.raises(InputError, match="started with other settings \\(learning_rate: 0.001 there, 0.002 now"):
+        run_main(*other, "--output_dir", str(parts), "--resume", "True")
 
     run_main(*args, "--output_dir", str(parts), "--resume", "True")
     assert len(losses(parts)) == len(losses(whole)) == 8
@@ -294,6 +297,8 @@ def test_a_killed_run_resumes_exactly_where_it_stopped(tiny_corpus, tmp_path):
     assert (parts / "test.predictions.jsonl").read_text() == (whole / "test.predictions.jsonl").read_text()
     scores = [json.loads((d / "metrics.json").read_text())["test"] for d in (parts, whole)]
     assert scores[0] == scores[1]
+    made = json.loads((parts / "metrics.json").read_text())["settings"]
+    assert (made["seed"], made["learning_rate"], made["max_train_docs"], made["resume"]) == (42, 0.001, 16, True)
 
     assert (parts / "dev.predictions.jsonl").read_text() == (whole / "dev.predictions.jsonl").read_text()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from data.corpus import Document, Entity
+from data.corpus import Document, Entity, exit_on_format_error
 from eval import evaluate
 from eval.semeval import CATEGORIES, SCHEMAS, difference_interval, score
 from eval.views import iob, length_buckets, string_multisets, string_sets
@@ -274,13 +274,22 @@ def gold_file(tmp_path: Path) -> Path:
                                                  {"id": "3", "text": TEXT, "entities": ents[:1]}])
 
 
+def cli(argv: list[str]) -> int:
+    """eval/evaluate.py as its command line runs it: the status it ends with."""
+    try:
+        exit_on_format_error(lambda: evaluate.main(argv))
+    except SystemExit as ended:
+        return ended.code
+    return 0
+
+
 def test_cli_scores_and_writes_json(gold_file: Path, tmp_path: Path, capsys):
     pred = write_jsonl(tmp_path / "pred.jsonl", [
         {"id": "1", "entities": [{"start": 0, "end": 10, "type": "Chemical"},
                                  {"start": 18, "end": 29, "type": "Disease", "text": "delirium in"}]},
         {"id": "2", "text": "No entity here.", "entities": [{"start": 3, "end": 9, "type": "Disease"}]}])
     out = tmp_path / "scores" / "s.json"
-    assert evaluate.main(["--gold", str(gold_file), "--pred", str(pred), "--json", str(out), "--views"]) == 0
+    assert cli(["--gold", str(gold_file), "--pred", str(pred), "--json", str(out), "--views"]) == 0
     captured = capsys.readouterr()
     assert "1 of 3 gold documents have no predictions" in captured.err
     assert "| strict | 0.3333 | 0.3333 | 0.3333 | 1 | 1 | 0 | 1 | 1 |" in captured.out
@@ -303,7 +312,7 @@ def test_cli_refuses_bad_predictions(gold_file, tmp_path, capsys, entity, doc_id
     bad = {"id": doc_id, "entities": [entity]} | ({"text": doc_text} if doc_text else {})
     pred = tmp_path / "pred.jsonl"
     pred.write_text(f'{{"id": "3", "entities": []}}\n\n{json.dumps(bad)}\n', encoding="utf-8")
-    assert evaluate.main(["--gold", str(gold_file), "--pred", str(pred)]) == 2
+    assert cli(["--gold", str(gold_file), "--pred", str(pred)]) == 2
     err = capsys.readouterr().err
     assert f"{pred}:3:" in err and message in err
 
@@ -313,7 +322,7 @@ def test_cli_keeps_a_repeated_gold_entity_once_and_scores_a_repeated_prediction_
     gold = write_jsonl(tmp_path / "gold.jsonl", [{"id": "1", "text": TEXT, "entities": [famotidine, famotidine]}])
     pred = write_jsonl(tmp_path / "pred.jsonl", [{"id": "1", "entities": [famotidine, famotidine, famotidine]}])
     out = tmp_path / "s.json"
-    assert evaluate.main(["--gold", str(gold), "--pred", str(pred), "--json", str(out)]) == 0
+    assert cli(["--gold", str(gold), "--pred", str(pred), "--json", str(out)]) == 0
     err = capsys.readouterr().err
     assert f"{gold}: 1 duplicate gold entities" in err and f"{pred}: 2 duplicate predictions" in err
     report = json.loads(out.read_text())
@@ -330,7 +339,7 @@ def test_cli_keeps_a_repeated_gold_entity_once_and_scores_a_repeated_prediction_
 def test_cli_names_an_unreadable_file_in_one_line(gold_file, tmp_path, capsys, make, where, message):
     make(tmp_path)
     pred = tmp_path / "p.jsonl"
-    assert evaluate.main(["--gold", str(gold_file), "--pred", str(pred)]) == 2
+    assert cli(["--gold", str(gold_file), "--pred", str(pred)]) == 2
     assert capsys.readouterr().err == f"error: {pred}{where}: {message}\n"
 
 
