@@ -4,7 +4,7 @@ then score its answers like every other method.
     python generative/prompt.py --dataset_name ncbi_disease --output_dir results/prompt/ncbi_disease
     python generative/prompt.py --dataset_name bc5cdr --shots 3 --output_format json --constrained True \\
         --base-url http://127.0.0.1:8080/v1 --model_name smollm2 --concurrency 2 --output_dir ...
-    python -m llama_cpp.server --model <file.gguf> --host 127.0.0.1 --port 8080   # a local endpoint
+    python -m data.llm.llama_server --model <file.gguf> --host 127.0.0.1 --port 8080   # a local endpoint
 
 The model. Without --base-url, --model_name is a local hub id or path ('smollm2' is the bundled
 SmolLM2-135M-Instruct), loaded and run by data/llm/generation.py (greedy, batched). With --base-url, the
@@ -40,7 +40,9 @@ Requests. Retried by the openai client itself (at most --max_retries times: rate
 connection errors and 5xx, exponential backoff or the server's Retry-After); at most --concurrency in
 flight. Every endpoint answer is cached in --cache_dir, one file per request named by the sha256 of the
 canonical JSON of the request (model, messages, every option, base URL), written atomically, so a crashed
-or repeated run never pays twice. Clear the cache after changing the weights behind a model name.
+or repeated run never pays twice. Clear the cache after changing the weights behind a model name. A request
+that still fails ends the run with one line naming the URL, the API key cut out: status 2 for a wrong URL,
+a refused connection or a rejected request (4xx), 1 for a failing server, a time-out or an unreadable answer.
 
 Resume. Answers are stored unit by unit in `{split}.outputs.jsonl` (data/llm/generation.PredictionStore;
 local models batch by batch, endpoints through the cache): a rerun with the same settings generates only

