@@ -75,7 +75,7 @@ from data.llm.prompts import chat, few_shot, instruction
 from data.llm.units import LEVELS, BudgetRule, Unit, UnitSplit, make_units
 from data.text import first_sentences, tokenize
 from eval.answers import score_answers
-from eval.runs import print_scores, timing, write_metrics
+from eval.runs import claim_output_dir, print_scores, run_settings, timing, write_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = "local"  # the base URL metrics.json names for a local model
@@ -216,6 +216,7 @@ def answer_endpoint(args: Args, split: UnitSplit, store: PredictionStore) -> Cou
 
 
 def main(args: Args) -> dict:
+    claim_output_dir(args.output_dir, finished=None)  # its answer store resumes
     ds = registry.get(args.dataset_name)
     fmt, types = get_format(args.output_format, nested=registry.nested(args.dataset_name)), ds.types
     changes: Counter = Counter()
@@ -276,7 +277,7 @@ def main(args: Args) -> dict:
                "requests": dict(stats),
                # a speed only when every answer was made now (not read from the store or the cache)
                "timing": {} if stored or stats["cache_hits"] else {args.split: timing(seconds, docs)}}
-    write_metrics(args.output_dir, metrics)
+    write_metrics(args.output_dir, metrics, settings=run_settings(args))
     print_scores(args.split, scored.scores, f"parse rate {scored.diagnostics['parse_rate']}")
     return metrics
 
