@@ -18,7 +18,7 @@ from conftest import ROOT
 METHODS = ("encoders", "decoders", "generative", "continual", "dictionary", "rag_icl", "dfpo")
 PACKAGES = ("data", "eval", "bench", *METHODS)
 BENCH_TIMES = {"bench/encoder_speed.py": {"encoders"}, "bench/encoder_accuracy.py": {"encoders"},
-               "bench/retrieval.py": {"rag_icl"}}
+               "bench/retrieval.py": {"rag_icl"}, "bench/soak_prompting.py": {"generative"}}
 
 
 def sources() -> list[Path]:
