@@ -3,6 +3,8 @@
 Every reader in data/readers.py produces `Document`s; every method writes predictions as the same
 JSONL; eval/ scores spans from it. Offsets are character offsets into `Document.text`, end exclusive.
 A discontinuous entity keeps all of its fragments; nested and overlapping entities are allowed.
+A `Relation` joins two entities of its document, or two concept ids where a corpus annotates relations
+between concepts (BC5CDR CID, BioRED); entities keep the concept ids their source links them to.
 """
 from __future__ import annotations
 
@@ -73,11 +75,16 @@ def exit_on_format_error(main: Callable[[], object]) -> None:
 
 @dataclass(frozen=True, order=True)
 class Entity:
-    """A mention: one or more fragments (sorted, non-overlapping) of the document text, and a type."""
+    """A mention: one or more fragments (sorted, non-overlapping) of the document text, and a type.
+
+    `concepts` are the ids the source links the mention to (PubTator's sixth column, BioC's MESH or
+    identifier infon; several for a composite mention). Like `text` they take no part in equality, so NER
+    scores and duplicate checks see the span and type only."""
 
     fragments: tuple[Span, ...]
     type: str
     text: str = field(default="", compare=False)
+    concepts: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not self.fragments:
@@ -91,8 +98,8 @@ class Entity:
         object.__setattr__(self, "fragments", frags)
 
     @classmethod
-    def span(cls, start: int, end: int, type: str, text: str = "") -> "Entity":
-        return cls(((start, end),), type, text)
+    def span(cls, start: int, end: int, type: str, text: str = "", concepts: tuple[str, ...] = ()) -> "Entity":
+        return cls(((start, end),), type, text, concepts)
 
     @property
     def start(self) -> int:
@@ -114,21 +121,80 @@ class Entity:
         return any(s1 < e2 and s2 < e1 for s1, e1 in self.fragments for s2, e2 in other.fragments)
 
     def to_json(self) -> dict:
+        out = self.reference()
+        if self.concepts:
+            out["concepts"] = list(self.concepts)
+        return out
+
+    def reference(self) -> dict:
+        """The entity as a relation names it: its span, type and text."""
         out = {"start": self.start, "end": self.end, "type": self.type, "text": self.text}
         if self.discontinuous:
             out["fragments"] = [list(f) for f in self.fragments]
         return out
 
 
+NEGATIVE = "negative"  # the type of a candidate pair annotated as unrelated (DDI's ddi="false"); never scored
+
+Argument = Entity | str  # an entity of the relation's document, or a concept id
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A typed pair of arguments, in the order the source gives them (Arg1 / Arg2, e1 / e2, chemical /
+    disease); eval/relations.py decides per view whether that order counts. `novel` is BioRED's flag: the
+    relation is a finding of the abstract (True) or background knowledge (False); None where a corpus has
+    no such flag."""
+
+    type: str
+    arg1: Argument
+    arg2: Argument
+    novel: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.type, str) or not self.type:
+            raise ValueError(f"relation type {self.type!r} is not a non-empty string")
+        for arg in (self.arg1, self.arg2):
+            if not isinstance(arg, Entity) and not (isinstance(arg, str) and arg):
+                raise ValueError(f"argument {arg!r} is neither an entity nor a concept id")
+        if self.novel is not None and not isinstance(self.novel, bool):
+            raise ValueError(f"novel {self.novel!r} is not true, false or absent")
+
+    @property
+    def arguments(self) -> tuple[Argument, Argument]:
+        return self.arg1, self.arg2
+
+    def to_json(self) -> dict:
+        out = {"type": self.type, **{name: argument_json(arg) for name, arg in zip(("arg1", "arg2"), self.arguments)}}
+        if self.novel is not None:
+            out["novel"] = self.novel
+        return out
+
+
+def argument_json(arg: Argument) -> dict:
+    return {"concept": arg} if isinstance(arg, str) else arg.reference()
+
+
+def argument_order(arg: Argument) -> tuple:
+    """Sorts entity arguments (by span and type) before concept ids."""
+    return (0, arg.fragments, arg.type, "") if isinstance(arg, Entity) else (1, (), "", arg)
+
+
+def relation_order(rel: Relation) -> tuple:
+    return rel.type, argument_order(rel.arg1), argument_order(rel.arg2), rel.novel is None, rel.novel
+
+
 @dataclass
 class Document:
-    """A text with its entities and, once segmented, its sentence and token offsets."""
+    """A text with its entities, the relations between them and, once segmented, its sentence and token
+    offsets."""
 
     id: str
     text: str
     entities: list[Entity] = field(default_factory=list)
     sentences: list[Span] = field(default_factory=list)
     tokens: list[Span] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
 
     def validate(self, path: str | Path = "<memory>", where: int | str | None = None) -> None:
         """Raise FormatError if an entity lies outside the text or its text disagrees with the offsets."""
@@ -145,6 +211,8 @@ class Document:
         if with_text:
             out["text"] = self.text
         out["entities"] = [e.to_json() for e in sorted(self.entities)]
+        if self.relations:
+            out["relations"] = [r.to_json() for r in sorted(self.relations, key=relation_order)]
         return out
 
 
@@ -166,9 +234,37 @@ def entity_from_json(obj: dict, path: str | Path, line: int) -> Entity:
             frags = ((offset(obj["start"]), offset(obj["end"])),)
         if not isinstance(obj["type"], str) or not obj["type"]:
             raise ValueError(f"type {obj['type']!r} is not a non-empty string")
-        return Entity(frags, obj["type"], str(obj.get("text", "")))
+        concepts = obj.get("concepts", [])
+        if not isinstance(concepts, list) or not all(isinstance(c, str) and c for c in concepts):
+            raise ValueError(f"concepts {concepts!r} is not a list of non-empty strings")
+        return Entity(frags, obj["type"], str(obj.get("text", "")), tuple(concepts))
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise FormatError(path, line, f"bad entity {obj!r}: {err}") from None
+
+
+def relation_from_json(obj: object, entities: dict[Entity, Entity], doc_id: str, path: str | Path,
+                       line: int) -> Relation:
+    """A relation of a JSONL document; an entity argument must be one of the document's `entities` (same span
+    and type), so a relation never points into another document or at a mention nobody listed. The argument
+    is that entity itself, concept ids included."""
+    if not isinstance(obj, dict) or not all(isinstance(obj.get(k), dict) for k in ("arg1", "arg2")):
+        raise FormatError(path, line, f"document {doc_id!r}: bad relation {obj!r}: expected an object with "
+                                      f"'type' and the objects 'arg1' and 'arg2'")
+    args = []
+    for name in ("arg1", "arg2"):
+        arg = obj[name]
+        if "concept" in arg:
+            args.append(arg["concept"])
+            continue
+        entity = entity_from_json(arg, path, line)
+        if entity not in entities:
+            raise FormatError(path, line, f"document {doc_id!r}: relation {obj.get('type')!r} names {name} "
+                                          f"{arg!r}, which is not among the document's entities")
+        args.append(entities[entity])
+    try:
+        return Relation(obj.get("type"), *args, obj.get("novel"))  # type: ignore[arg-type]
+    except ValueError as err:
+        raise FormatError(path, line, f"document {doc_id!r}: bad relation {obj!r}: {err}") from None
 
 
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
@@ -216,8 +312,10 @@ def iter_documents(path: str | Path, require_text: bool = True) -> Iterator[tupl
     line; see read_jsonl."""
     seen = set()
     for line_no, obj in iter_jsonl(path):
-        if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("entities", []), list):
-            raise FormatError(path, line_no, "expected an object with 'id' and an 'entities' list")
+        if (not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("entities", []), list)
+                or not isinstance(obj.get("relations", []), list)):
+            raise FormatError(path, line_no, "expected an object with 'id', an 'entities' list and optionally "
+                                             "a 'relations' list")
         if require_text and "text" not in obj:
             raise FormatError(path, line_no, f"document {obj['id']!r} has no 'text'")
         if not isinstance(obj.get("text", ""), str):
@@ -226,8 +324,10 @@ def iter_documents(path: str | Path, require_text: bool = True) -> Iterator[tupl
         if doc_id in seen:
             raise FormatError(path, line_no, f"duplicate document id {doc_id!r}")
         seen.add(doc_id)
-        doc = Document(doc_id, obj.get("text", ""),
-                       [entity_from_json(e, path, line_no) for e in obj.get("entities", [])])
+        entities = [entity_from_json(e, path, line_no) for e in obj.get("entities", [])]
+        known = {e: e for e in entities}
+        relations = [relation_from_json(r, known, doc_id, path, line_no) for r in obj.get("relations", [])]
+        doc = Document(doc_id, obj.get("text", ""), entities, relations=relations)
         if "text" in obj:
             doc.validate(path, line_no)
         yield line_no, doc
