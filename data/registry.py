@@ -38,6 +38,7 @@ class Dataset:
     read: Callable[[list[Path]], list[Document]]  # the split's local files -> documents
     extra: tuple[str, ...] = ()  # licences and READMEs fetched along with the data
     language: str = "en"
+    relations: tuple[str, ...] = ()  # relation types, read into Document.relations (DDI's NEGATIVE aside)
 
 
 @lru_cache(maxsize=1)
@@ -205,6 +206,8 @@ RAREDIS_TYPES = ("RAREDISEASE", "DISEASE", "SKINRAREDISEASE", "SIGN", "SYMPTOM",
 RUDREC_TYPES = ("DI", "Drugname", "Drugform", "ADR", "Drugclass", "Finding")
 DDI_TYPES = ("drug", "group", "brand", "drug_n")
 DDI_BRAT_TYPES = ("DRUG", "GROUP", "BRAND", "DRUG_N")  # the brat conversion spells them in capitals
+BIORED_RELATIONS = ("Association", "Positive_Correlation", "Negative_Correlation", "Bind", "Cotreatment",
+                    "Comparison", "Drug_Interaction", "Conversion")
 CDR = "bc5cdr/original/CDR_{}Set"
 MTL_CDR = "bc5cdr/iob_mtl/{}/{}.tsv"
 DDI_XML = "ddi/xml_original"
@@ -232,11 +235,13 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
     Dataset("bc5cdr", "BC5CDR, original PubTator (Chemical, Disease)", ("Chemical", "Disease"),
             {s: (CDR.format(f) + ".PubTator.txt",) for s, f in [("train", "Training"), ("dev", "Development"),
                                                                 ("test", "Test")]},
-            _one(readers.read_pubtator), extra=("bc5cdr/original/README.txt",)),
+            _one(lambda f: readers.read_pubtator(f, relation_types=("CID",))), extra=("bc5cdr/original/README.txt",),
+            relations=("CID",)),
     Dataset("bc5cdr_bioc", "BC5CDR, original BioC XML (same documents as bc5cdr)", ("Chemical", "Disease"),
             {s: (CDR.format(f) + ".BioC.xml",) for s, f in [("train", "Training"), ("dev", "Development"),
                                                             ("test", "Test")]},
-            _one(readers.read_bioc), extra=("bc5cdr/original/README.txt",)),
+            _one(lambda f: readers.read_bioc(f, relation_types=("CID",))), extra=("bc5cdr/original/README.txt",),
+            relations=("CID",)),
     *[Dataset(name, f"BC5CDR, MTL IOB ({folder})", types,
               {s: (MTL_CDR.format(folder, f),) for s, f in [("train", "train"), ("dev", "devel"), ("test", "test")]},
               _iob(), extra=("bc5cdr/iob_mtl/LICENSE.md",))
@@ -258,10 +263,12 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
             extra=("jnlpba/iob_mtl/LICENSE.md", "jnlpba/original/train/LICENSE")),
     Dataset("biored", "BioRED, PubTator (six entity types)", BIORED_TYPES,
             {s: (f"biored/{f}.PubTator",) for s, f in [("train", "Train"), ("dev", "Dev"), ("test", "Test")]},
-            _one(readers.read_pubtator)),
+            _one(lambda f: readers.read_pubtator(f, concept_separator=",", relation_types=BIORED_RELATIONS)),
+            relations=BIORED_RELATIONS),
     Dataset("biored_bioc", "BioRED, BioC XML (same documents as biored)", BIORED_TYPES,
             {s: (f"biored/{f}.BioC.XML",) for s, f in [("train", "Train"), ("dev", "Dev"), ("test", "Test")]},
-            _one(readers.read_bioc)),
+            _one(lambda f: readers.read_bioc(f, concept_separator=",", relation_types=BIORED_RELATIONS)),
+            relations=BIORED_RELATIONS),
     Dataset("chemprot", "ChemProt end-to-end (PURE JSON): authors' re-split dev and the official test; "
                         "train.json is not in the snapshot", ("CHEMICAL", "GENE"),
             {"dev": ("chemprot/end2end_pure_json/dev.json",), "test": ("chemprot/end2end_pure_json/test.json",)},

@@ -1,4 +1,5 @@
-"""Relations (issue 19): the corpus model and its JSONL."""
+"""Relations (issue 19): the corpus model and its JSONL, the relation readers on small inline files (each
+error and counted policy), and the real corpora against shared/datasets/SOURCES.md."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import load_split, needs_mirror
 from data.corpus import NEGATIVE, Document, Entity, FormatError, Relation, read_jsonl, write_jsonl
+from data.readers.standoff import read_bioc, read_pubtator
+from data.registry import BIORED_RELATIONS
 
 
 # --------------------------------------------------------------------------- the shared harness
@@ -95,3 +99,105 @@ def test_relations_must_be_a_list(tmp_path):
     path = write(tmp_path, "docs.jsonl", json.dumps({"id": "0", "text": "", "relations": {}}) + "\n")
     with raises_at(path, 1, "'relations' list"):
         read_jsonl(path)
+
+
+# --------------------------------------------------------------------------- PubTator and BioC: concept pairs
+PUBTATOR = ("11|t|Aspirin helps.\n"
+            "11|a|It treats pain and fever.\n"
+            "11\tCID\tD001241\tD005334\n"  # before the mentions it names
+            "11\t0\t7\tAspirin\tChemical\tD001241\n"
+            "11\t25\t39\tpain and fever\tDisease\tD010146|D005334\tpain|fever\n"
+            "\n"
+            "12|t|Fever.\n"
+            "12|a|\n"
+            "12\t0\t5\tFever\tDisease\t-1\n")
+
+
+def test_pubtator_reads_concepts_and_concept_relations(tmp_path):
+    path = write(tmp_path, "c.txt", PUBTATOR)
+    first, second = read_pubtator(path, relation_types=("CID",))
+    assert [e.concepts for e in first.entities] == [("D001241",), ("D010146", "D005334")]
+    assert second.entities[0].concepts == ()  # -1: no concept fits
+    assert as_tuples(first) == [("CID", "D001241", "D005334", None)] and second.relations == []
+    assert read_pubtator(path)[0].relations == []  # an NER reader by default: relation lines skipped
+    biored = write(tmp_path, "b.txt", "1|t|BRCA1 and cancer.\n1|a|\n1\t0\t5\tBRCA1\tGene\t672,675\n"
+                                      "1\t10\t16\tcancer\tDisease\tD009369\n1\tAssociation\t675\tD009369\tNovel\n")
+    (doc,) = read_pubtator(biored, concept_separator=",", relation_types=BIORED_RELATIONS)
+    assert doc.entities[0].concepts == ("672", "675") and as_tuples(doc) == [("Association", "675", "D009369", True)]
+
+
+@pytest.mark.parametrize("line, match", [
+    ("11\tCIDX\tD001241\tD010146", "unknown relation type 'CIDX'"),
+    ("11\tCID\tD001241\tD999999", "names concept 'D999999', which no mention of document '11' carries"),
+    ("11\tCID\tD001241\tD010146\tMaybe", "novelty 'Maybe'"),
+    ("12\tCID\tD001241\tD010146", "line of document '12' inside document '11'"),  # a pair across documents
+])
+def test_pubtator_bad_relations_name_file_and_line(tmp_path, line, match):
+    path = write(tmp_path, "c.txt", "11|t|Aspirin helps.\n11|a|It treats pain and fever.\n"
+                                    "11\t0\t7\tAspirin\tChemical\tD001241\n"
+                                    "11\t25\t39\tpain and fever\tDisease\tD010146\n" + line + "\n")
+    with raises_at(path, 5, match):
+        read_pubtator(path, relation_types=("CID",))
+
+
+def bioc(relation: str) -> str:
+    return f"""<?xml version='1.0' encoding='UTF-8'?>
+<collection><source>test</source>
+<document><id>21</id>
+<passage><offset>0</offset><text>Aspirin helps.</text>
+<annotation id="0"><infon key="type">Chemical</infon><infon key="MESH">D001241</infon>
+<location offset="0" length="7"/><text>Aspirin</text></annotation></passage>
+<passage><offset>15</offset><text>Ocular and auditory toxicity.</text>
+<annotation id="1"><infon key="type">Disease</infon><infon key="MESH">D014786|D006311</infon>
+<location offset="15" length="28"/><text>Ocular and auditory toxicity</text></annotation></passage>
+{relation}
+</document></collection>
+"""
+
+
+def test_bioc_reads_bc5cdr_and_biored_relations(tmp_path):
+    cid = '<relation id="R0"><infon key="relation">CID</infon><infon key="Chemical">D001241</infon>' \
+          '<infon key="Disease">D006311</infon></relation>'
+    (doc,) = read_bioc(write(tmp_path, "c.xml", bioc(cid)), relation_types=("CID",))
+    assert [e.concepts for e in doc.entities] == [("D001241",), ("D014786", "D006311")]
+    assert as_tuples(doc) == [("CID", "D001241", "D006311", None)]
+    biored = '<relation id="R0"><infon key="entity1">D001241</infon><infon key="entity2">D014786</infon>' \
+             '<infon key="type">Bind</infon><infon key="novel">No</infon></relation>'
+    (doc,) = read_bioc(write(tmp_path, "b.xml", bioc(biored)), concept_separator="|",
+                       relation_types=BIORED_RELATIONS)
+    assert as_tuples(doc) == [("Bind", "D001241", "D014786", False)]
+
+
+@pytest.mark.parametrize("relation, match", [
+    ('<relation id="R0"><infon key="relation">CID</infon></relation>', "relation without its two arguments"),
+    ('<relation id="R0"><infon key="relation">CID</infon><infon key="Chemical">D1</infon>'
+     '<infon key="Disease">D006311</infon></relation>', "names concept 'D1'"),
+    ('<relation id="R0"><infon key="relation">XYZ</infon><infon key="Chemical">D001241</infon>'
+     '<infon key="Disease">D006311</infon></relation>', "unknown relation type 'XYZ'"),
+])
+def test_bioc_bad_relations_name_the_record(tmp_path, relation, match):
+    path = write(tmp_path, "c.xml", bioc(relation))
+    with raises_at(path, "document 21, relation R0", match):
+        read_bioc(path, relation_types=("CID",))
+
+
+# --------------------------------------------------------------------------- the real corpora against SOURCES.md
+@needs_mirror
+@pytest.mark.parametrize("name, counts", [
+    ("bc5cdr", {"train": 1038, "dev": 1012, "test": 1066}),
+    ("bc5cdr_bioc", {"train": 1038, "dev": 1012, "test": 1066}),
+    ("biored", {"train": 4178, "dev": 1162, "test": 1163}),
+])
+def test_relation_counts_equal_sources_md(name, counts):
+    assert {split: n_relations(load_split(name, split)) for split in counts} == counts
+
+
+@needs_mirror
+def test_bc5cdr_pubtator_and_bioc_relations_agree_and_biored_novelty():
+    for split in ("train", "test"):
+        pubtator, bioc_docs = load_split("bc5cdr", split), load_split("bc5cdr_bioc", split)
+        assert [as_tuples(d) for d in pubtator] == [as_tuples(d) for d in bioc_docs]
+    train = load_split("biored", "train")
+    assert Counter(r.novel for d in train for r in d.relations) == {True: 2838, False: 1340}
+    assert set(relation_types(train)) == set(BIORED_RELATIONS)
+    assert [as_tuples(d) for d in train] == [as_tuples(d) for d in load_split("biored_bioc", "train")]

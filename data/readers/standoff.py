@@ -24,6 +24,10 @@ file and line:
 * DUPLICATE_ID: a document id seen before in the same call is renamed "id#2", "id#3", ... (never
   dropped).
 * INDIVIDUAL_MENTIONS: see `read_bioc`.
+
+Relations are read when the caller names the relation types a corpus has (`relation_types`; data/registry.py
+does): a type outside them, or an argument that names no entity (no concept) of the document, is a
+FormatError.
 """
 from __future__ import annotations
 
@@ -33,13 +37,13 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from itertools import product
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
-from data.corpus import FRAGMENT_JOINER, Document, Entity, FormatError, Span
+from data.corpus import FRAGMENT_JOINER, Document, Entity, FormatError, Relation, Span
 
 __all__ = ["read_pubtator", "read_bioc", "read_brat", "read_ddi_xml", "read_bc2gm", "read_linnaeus",
            "SHIFTED_OFFSETS", "WHITESPACE_MISMATCH", "FRAGMENTS_REORDERED", "DUPLICATE_ID",
-           "INDIVIDUAL_MENTIONS", "MAX_SHIFT"]
+           "INDIVIDUAL_MENTIONS", "NO_CONCEPT", "MAX_SHIFT"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,8 @@ WHITESPACE_MISMATCH = "whitespace_mismatch"
 FRAGMENTS_REORDERED = "fragments_reordered"
 DUPLICATE_ID = "duplicate_id"
 INDIVIDUAL_MENTIONS = "bioc_individual_mentions_skipped"
+
+NO_CONCEPT = ("-1", "-")  # BC5CDR and BioRED's id for a mention no concept fits: the entity gets none
 
 MAX_SHIFT = 2  # the largest drift seen in the corpora; a larger window risks matching another mention
 # (start, end) moves to try, nearest first
@@ -152,8 +158,31 @@ def _candidates(text: str, fragments: list[Span]) -> Iterator[tuple[Span, tuple[
             yield move, moved, FRAGMENT_JOINER.join(text[s:e] for s, e in moved)
 
 
+def _concepts(stated: str | None, separator: str) -> tuple[str, ...]:
+    """The concept ids of a mention's id field, composite ids split on `separator`, "not normalisable" left
+    out."""
+    ids = (part.strip() for part in (stated or "").split(separator))
+    return tuple(dict.fromkeys(i for i in ids if i and i not in NO_CONCEPT))
+
+
+def _concept_relation(type_: str, first: str, second: str, novelty: str | None, doc: Document,
+                      relation_types: Collection[str], path: PathLike, where: int | str) -> Relation:
+    """A relation between two concept ids that mentions of `doc` carry (PubTator and BioC: BC5CDR, BioRED)."""
+    if type_ not in relation_types:
+        raise FormatError(path, where, f"unknown relation type {type_!r} (expected one of {sorted(relation_types)})")
+    novel = {"Novel": True, "No": False, None: None}.get(novelty, "?")
+    if novel == "?":
+        raise FormatError(path, where, f"novelty {novelty!r} is neither 'Novel' nor 'No'")
+    known = {c for e in doc.entities for c in e.concepts}
+    for concept in (first, second):
+        if concept not in known:
+            raise FormatError(path, where, f"relation {type_!r} names concept {concept!r}, which no mention of "
+                                           f"document {doc.id!r} carries")
+    return Relation(type_, first, second, novel)  # type: ignore[arg-type]
+
+
 def _entity(text: str, fragments: list[Span], type_: str | None, stated: str | None, path: PathLike,
-            where: int | str, quirks: Counter) -> Entity:
+            where: int | str, quirks: Counter, concepts: tuple[str, ...] = ()) -> Entity:
     """An entity at `fragments` of `text` whose source states `stated` as its text: the fragments joined
     in the order the source lists them. The nearest exact match wins over a match up to whitespace
     (see the module docstring for the policies)."""
@@ -183,21 +212,24 @@ def _entity(text: str, fragments: list[Span], type_: str | None, stated: str | N
         raise FormatError(path, where, str(err)) from None
     if entity.fragments != moved:
         _note(quirks, FRAGMENTS_REORDERED, path, where, f"{stated!r} at {moved}", logging.INFO)
-    return Entity(entity.fragments, type_, entity.surface(text))
+    return Entity(entity.fragments, type_, entity.surface(text), concepts)
 
 
 # --------------------------------------------------------------------------- PubTator
 _HEADER = re.compile(r"([^|\t]+)\|([ta])\|(.*)", re.DOTALL)
 
 
-def read_pubtator(path: PathLike, quirks: Counter | None = None) -> list[Document]:
+def read_pubtator(path: PathLike, quirks: Counter | None = None, concept_separator: str = "|",
+                  relation_types: Collection[str] | None = None) -> list[Document]:
     """PubTator: "PMID|t|title", "PMID|a|abstract", then one tab-separated line per mention
     (PMID, start, end, text, type, concept id[, the individual mentions of a composite]).
 
-    The document text is title + "\\n" + abstract, which is what the offsets of PubTator count.
-    Relation lines (BC5CDR "PMID CID chem disease", BioRED with a fifth Novel/No column) link concept
-    ids, not mentions, and are skipped. A PMID seen twice keeps both documents: NCBI-disease train has
-    8528200 twice, and the second becomes "8528200#2" (policy DUPLICATE_ID).
+    The document text is title + "\\n" + abstract, which is what the offsets of PubTator count. A mention's
+    concept ids are its sixth column split on `concept_separator` ("|" in BC5CDR and NCBI-disease; BioRED
+    separates with "," because its variant ids contain "|"). Relation lines (BC5CDR "PMID CID chem
+    disease", BioRED with a fifth Novel/No column) link concept ids, not mentions: with `relation_types`
+    they become relations between concept ids, else they are skipped. A PMID seen twice keeps both
+    documents: NCBI-disease train has 8528200 twice, and the second becomes "8528200#2" (policy DUPLICATE_ID).
     """
     quirks = Counter() if quirks is None else quirks
     blocks: list[list[tuple[int, str]]] = []
@@ -211,11 +243,12 @@ def read_pubtator(path: PathLike, quirks: Counter | None = None) -> list[Documen
             blocks.append([])
         blocks[-1].append((n, line))
     seen: Counter = Counter()
-    return [_pubtator_document(block, path, seen, quirks) for block in blocks if block]
+    return [_pubtator_document(block, path, seen, quirks, concept_separator, relation_types)
+            for block in blocks if block]
 
 
-def _pubtator_document(block: list[tuple[int, str]], path: PathLike, seen: Counter,
-                       quirks: Counter) -> Document:
+def _pubtator_document(block: list[tuple[int, str]], path: PathLike, seen: Counter, quirks: Counter,
+                       concept_separator: str, relation_types: Collection[str] | None) -> Document:
     first_line, first = block[0]
     title = _HEADER.match(first)
     if not title or title[2] != "t":
@@ -227,25 +260,33 @@ def _pubtator_document(block: list[tuple[int, str]], path: PathLike, seen: Count
             raise FormatError(path, rest[0][0], f"abstract of {abstract[1]!r} follows the title of {pmid!r}")
         text, rest = text + "\n" + abstract[3], rest[1:]
     doc = Document(_unique_id(pmid, seen, quirks, path, first_line), text)
+    relation_lines = []
     for n, line in rest:
         cols = line.split("\t")
         if cols[0] != pmid:
             raise FormatError(path, n, f"line of document {cols[0]!r} inside document {pmid!r}")
         if len(cols) in (4, 5) and not cols[1].isdigit():
-            continue  # a relation between concept ids
+            relation_lines.append((n, cols))  # a relation between concept ids
+            continue
         if len(cols) not in (6, 7):
             raise FormatError(path, n, f"expected 6 or 7 tab-separated columns (a mention) or a relation "
                                        f"line, got {len(cols)} columns")
         start, end = _int(cols[1], path, n, "start"), _int(cols[2], path, n, "end")
-        doc.entities.append(_entity(text, [(start, end)], cols[4], cols[3], path, n, quirks))
+        doc.entities.append(_entity(text, [(start, end)], cols[4], cols[3], path, n, quirks,
+                                    _concepts(cols[5], concept_separator)))
+    if relation_types is not None:  # after every mention: a relation line may precede the mentions it names
+        doc.relations = [_concept_relation(cols[1], cols[2], cols[3], cols[4] if len(cols) == 5 else None, doc,
+                                           relation_types, path, n) for n, cols in relation_lines]
     doc.validate(path, first_line)
     return doc
 
 
 # --------------------------------------------------------------------------- BioC XML
-def read_bioc(path: PathLike, quirks: Counter | None = None) -> list[Document]:
-    """BioC XML: passages with document-level offsets; annotations with one <location> per fragment
-    and their type in the infon "type".
+def read_bioc(path: PathLike, quirks: Counter | None = None, concept_separator: str = "|",
+              relation_types: Collection[str] | None = None) -> list[Document]:
+    """BioC XML: passages with document-level offsets; annotations with one <location> per fragment,
+    their type in the infon "type" and their concept ids in the infon "MESH" (BC5CDR) or "identifier"
+    (BioRED), split on `concept_separator` as in read_pubtator.
 
     The document text places each passage's text at its offset and fills gaps (of at most
     MAX_PASSAGE_GAP characters) with "\\n", so a
@@ -254,6 +295,9 @@ def read_bioc(path: PathLike, quirks: Counter | None = None) -> list[Document]:
     extra annotations with infon CompositeRole=IndividualMention (often discontinuous). PubTator keeps
     them only as names in a seventh column, the official counts leave them out, and four of them do not
     match their offsets, so they are skipped (policy INDIVIDUAL_MENTIONS counts them).
+    With `relation_types`, each <relation> becomes a relation between the concept ids of its infons
+    "Chemical" and "Disease" (BC5CDR, type in "relation") or "entity1" and "entity2" (BioRED, type in "type",
+    novelty in "novel"); else relations are skipped.
     """
     quirks = Counter() if quirks is None else quirks
     docs: list[Document] = []
@@ -261,15 +305,16 @@ def read_bioc(path: PathLike, quirks: Counter | None = None) -> list[Document]:
     try:
         for _, elem in ET.iterparse(path, events=("end",), parser=_xml_parser()):
             if elem.tag == "document":
-                docs.append(_bioc_document(elem, path, len(docs) + 1, seen, quirks))
+                docs.append(_bioc_document(elem, path, len(docs) + 1, seen, quirks, concept_separator,
+                                           relation_types))
                 elem.clear()
     except ET.ParseError as err:
         raise FormatError(path, err.position[0], f"broken XML: {err}") from None
     return docs
 
 
-def _bioc_document(elem: ET.Element, path: PathLike, number: int, seen: Counter,
-                   quirks: Counter) -> Document:
+def _bioc_document(elem: ET.Element, path: PathLike, number: int, seen: Counter, quirks: Counter,
+                   concept_separator: str, relation_types: Collection[str] | None) -> Document:
     doc_id = (elem.findtext("id") or "").strip()
     if not doc_id:
         raise FormatError(path, f"document #{number}", "document without an <id>")
@@ -299,10 +344,25 @@ def _bioc_document(elem: ET.Element, path: PathLike, number: int, seen: Counter,
             fragments.append((start, start + _int(loc.get("length"), path, ann_where, "location length")))
         if not fragments:
             raise FormatError(path, ann_where, "annotation without a <location>")
+        concepts = ann.findtext("infon[@key='MESH']") or ann.findtext("infon[@key='identifier']")
         doc.entities.append(_entity(text, fragments, ann.findtext("infon[@key='type']"), ann.findtext("text"),
-                                    path, ann_where, quirks))
+                                    path, ann_where, quirks, _concepts(concepts, concept_separator)))
+    if relation_types is not None:
+        doc.relations = [_bioc_relation(rel, doc, relation_types, path, f"{where}, relation {rel.get('id')}")
+                         for rel in elem.iter("relation")]
     doc.validate(path, where)
     return doc
+
+
+def _bioc_relation(rel: ET.Element, doc: Document, relation_types: Collection[str], path: PathLike,
+                   where: str) -> Relation:
+    infons = {i.get("key"): (i.text or "").strip() for i in rel.findall("infon")}
+    for roles in (("Chemical", "Disease"), ("entity1", "entity2")):
+        if all(infons.get(role) for role in roles):
+            return _concept_relation(infons.get("relation") or infons.get("type") or "", infons[roles[0]],
+                                     infons[roles[1]], infons.get("novel"), doc, relation_types, path, where)
+    raise FormatError(path, where, "relation without its two arguments (infons Chemical and Disease, or "
+                                   "entity1 and entity2)")
 
 
 # --------------------------------------------------------------------------- brat
