@@ -194,7 +194,7 @@ def _jnlpba_mtl_train(files: list[Path]) -> list[Document]:
 
 
 def _ddi(files: list[Path]) -> list[Document]:
-    return readers.read_ddi_xml([f for f in files if f.suffix == ".xml"])
+    return readers.read_ddi_xml([f for f in files if f.suffix == ".xml"], relation_types=DDI_RELATIONS)
 
 
 NCBI_TYPES = ("SpecificDisease", "DiseaseClass", "Modifier", "CompositeMention")
@@ -208,6 +208,7 @@ DDI_TYPES = ("drug", "group", "brand", "drug_n")
 DDI_BRAT_TYPES = ("DRUG", "GROUP", "BRAND", "DRUG_N")  # the brat conversion spells them in capitals
 BIORED_RELATIONS = ("Association", "Positive_Correlation", "Negative_Correlation", "Bind", "Cotreatment",
                     "Comparison", "Drug_Interaction", "Conversion")
+DDI_RELATIONS = ("mechanism", "effect", "advise", "int")
 CDR = "bc5cdr/original/CDR_{}Set"
 MTL_CDR = "bc5cdr/iob_mtl/{}/{}.tsv"
 DDI_XML = "ddi/xml_original"
@@ -305,7 +306,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
                    "test_ddi = the DDI extraction task test set", DDI_TYPES,
             {"train": (f"{DDI_XML}/Train",), "test": (f"{DDI_XML}/Test/Test for DrugNER task",),
              "test_ddi": (f"{DDI_XML}/Test/Test for DDI Extraction task",)},
-            _ddi, extra=("ddi/README",)),
+            _ddi, extra=("ddi/README",), relations=DDI_RELATIONS),
     Dataset("ddi_brat", "DDI 2013, the authors' brat conversion", DDI_BRAT_TYPES,
             {"train": ("ddi/brat/Train",), "test": ("ddi/brat/Test",)}, _brat,
             extra=("ddi/README", "ddi/brat/annotation.conf")),

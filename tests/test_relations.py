@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import load_split, needs_mirror
+from conftest import MIRROR, load_split, needs_mirror
 from data.corpus import NEGATIVE, Document, Entity, FormatError, Relation, read_jsonl, write_jsonl
-from data.readers.standoff import read_bioc, read_pubtator
-from data.registry import BIORED_RELATIONS
+from data.readers.standoff import UNTYPED_POSITIVE, read_bioc, read_ddi_xml, read_pubtator
+from data.registry import BIORED_RELATIONS, DDI_RELATIONS
 
 
 # --------------------------------------------------------------------------- the shared harness
@@ -181,6 +181,57 @@ def test_bioc_bad_relations_name_the_record(tmp_path, relation, match):
         read_bioc(path, relation_types=("CID",))
 
 
+# --------------------------------------------------------------------------- DDI 2013 XML: sentence pairs
+def ddi(pairs: str) -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<document id="DDI-DrugBank.d1">
+    <sentence id="DDI-DrugBank.d1.s0" text="Aspirin raises warfarin levels; avoid ibuprofen.">
+        <entity id="DDI-DrugBank.d1.s0.e0" charOffset="0-6" type="drug" text="Aspirin"/>
+        <entity id="DDI-DrugBank.d1.s0.e1" charOffset="15-22" type="drug" text="warfarin"/>
+        <entity id="DDI-DrugBank.d1.s0.e2" charOffset="38-46" type="drug" text="ibuprofen"/>
+        {pairs}
+    </sentence>
+    <sentence id="DDI-DrugBank.d1.s1" text="Heparin too.">
+        <entity id="DDI-DrugBank.d1.s1.e0" charOffset="0-6" type="brand" text="Heparin"/>
+    </sentence>
+</document>
+"""
+
+
+def pair(n: int, e1: str, e2: str, attrs: str) -> str:
+    return f'<pair id="DDI-DrugBank.d1.s0.p{n}" e1="DDI-DrugBank.d1.s{e1}" e2="DDI-DrugBank.d1.s{e2}" {attrs}/>'
+
+
+def test_ddi_reads_typed_and_negative_pairs_and_counts_an_untyped_positive(tmp_path):
+    pairs = (pair(0, "0.e0", "0.e1", 'ddi="true" type="mechanism"') + pair(1, "0.e0", "0.e2", 'ddi="false"')
+             + pair(2, "0.e1", "0.e2", 'ddi="true"'))
+    quirks: Counter = Counter()
+    (doc,) = read_ddi_xml(write(tmp_path, "d.xml", ddi(pairs)), quirks=quirks, relation_types=DDI_RELATIONS)
+    assert as_tuples(doc) == [("mechanism", (((0, 7),), "drug"), (((15, 23),), "drug"), None),
+                              (NEGATIVE, (((0, 7),), "drug"), (((38, 47),), "drug"), None)]
+    assert quirks == Counter({UNTYPED_POSITIVE: 1})
+    assert read_ddi_xml(tmp_path / "d.xml")[0].relations == []  # pairs read only when asked for
+
+
+@pytest.mark.parametrize("attrs, e2, match", [
+    ('ddi="true" type="synergy"', "0.e1", "unknown relation type 'synergy'"),
+    ('ddi="maybe"', "0.e1", "ddi='maybe' is neither"),
+    ('ddi="false"', "1.e0", "e2='DDI-DrugBank.d1.s1.e0' names no entity of this pair's sentence"),
+    ('ddi="false"', "0.e9", "e2='DDI-DrugBank.d1.s0.e9' names no entity"),
+])
+def test_ddi_bad_pairs_name_the_pair(tmp_path, attrs, e2, match):
+    path = write(tmp_path, "d.xml", ddi(pair(0, "0.e0", e2, attrs)))
+    with raises_at(path, "pair DDI-DrugBank.d1.s0.p0", match):
+        read_ddi_xml(path, relation_types=DDI_RELATIONS)
+
+
+def test_ddi_pair_naming_another_document_is_refused(tmp_path):
+    other = ddi('<pair id="DDI-DrugBank.d1.s0.p0" e1="DDI-DrugBank.d1.s0.e0" e2="DDI-DrugBank.d2.s0.e1" ddi="false"/>')
+    path = write(tmp_path, "d.xml", other)
+    with raises_at(path, "pair DDI-DrugBank.d1.s0.p0", "names no entity of this pair's sentence"):
+        read_ddi_xml(path, relation_types=DDI_RELATIONS)
+
+
 # --------------------------------------------------------------------------- the real corpora against SOURCES.md
 @needs_mirror
 @pytest.mark.parametrize("name, counts", [
@@ -201,3 +252,18 @@ def test_bc5cdr_pubtator_and_bioc_relations_agree_and_biored_novelty():
     assert Counter(r.novel for d in train for r in d.relations) == {True: 2838, False: 1340}
     assert set(relation_types(train)) == set(BIORED_RELATIONS)
     assert [as_tuples(d) for d in train] == [as_tuples(d) for d in load_split("biored_bioc", "train")]
+
+
+@needs_mirror
+@pytest.mark.parametrize("folder, pairs, positive, untyped", [
+    ("Train/DrugBank", 26005, 3789, 1),
+    ("Train/MedLine", 1787, 232, 0),
+    ("Test/Test for DDI Extraction task/DrugBank", 5265, 884, 0),
+    ("Test/Test for DDI Extraction task/MedLine", 451, 95, 0),
+])
+def test_ddi_pairs_equal_sources_md(folder, pairs, positive, untyped):
+    quirks: Counter = Counter()
+    docs = read_ddi_xml(MIRROR / "ddi/xml_original" / folder, quirks=quirks, relation_types=DDI_RELATIONS)
+    # SOURCES.md counts the positive pair without a type (Dextroamphetamine, d236.s29.p0), which is dropped
+    assert (n_relations(docs) + untyped, n_relations(docs, negatives=False) + untyped) == (pairs, positive)
+    assert quirks[UNTYPED_POSITIVE] == untyped

@@ -27,7 +27,10 @@ file and line:
 
 Relations are read when the caller names the relation types a corpus has (`relation_types`; data/registry.py
 does): a type outside them, or an argument that names no entity (no concept) of the document, is a
-FormatError.
+FormatError. What the corpus model cannot hold is dropped and counted, never lost silently:
+
+* UNTYPED_POSITIVE: a DDI pair marked ddi="true" without a type (one in Train/DrugBank), which none of
+  the four DDI types can stand for.
 """
 from __future__ import annotations
 
@@ -39,11 +42,11 @@ from itertools import product
 from pathlib import Path
 from typing import Collection, Iterable, Iterator
 
-from data.corpus import FRAGMENT_JOINER, Document, Entity, FormatError, Relation, Span
+from data.corpus import FRAGMENT_JOINER, NEGATIVE, Document, Entity, FormatError, Relation, Span
 
 __all__ = ["read_pubtator", "read_bioc", "read_brat", "read_ddi_xml", "read_bc2gm", "read_linnaeus",
            "SHIFTED_OFFSETS", "WHITESPACE_MISMATCH", "FRAGMENTS_REORDERED", "DUPLICATE_ID",
-           "INDIVIDUAL_MENTIONS", "NO_CONCEPT", "MAX_SHIFT"]
+           "INDIVIDUAL_MENTIONS", "UNTYPED_POSITIVE", "NO_CONCEPT", "MAX_SHIFT"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ WHITESPACE_MISMATCH = "whitespace_mismatch"
 FRAGMENTS_REORDERED = "fragments_reordered"
 DUPLICATE_ID = "duplicate_id"
 INDIVIDUAL_MENTIONS = "bioc_individual_mentions_skipped"
+UNTYPED_POSITIVE = "ddi_positive_without_type"
 
 NO_CONCEPT = ("-1", "-")  # BC5CDR and BioRED's id for a mention no concept fits: the entity gets none
 
@@ -433,20 +437,24 @@ def _brat_entity(line: str, text: str | None, path: Path, n: int, quirks: Counte
 
 # --------------------------------------------------------------------------- DDI 2013 XML
 def read_ddi_xml(files: PathLike | Iterable[PathLike], separator: str = " ",
-                 quirks: Counter | None = None) -> list[Document]:
+                 quirks: Counter | None = None, relation_types: Collection[str] | None = None) -> list[Document]:
     """DDI 2013 XML, one <document id> per file (directories stand for all .xml files below them).
 
     The document text is the sentences' `text` attributes joined by `separator` (a space, as in the
     authors' brat conversion); `sentences` holds one span per <sentence>, in document order. A sentence with empty text (71 in Train/DrugBank) gets an empty span where
     the text so far ends and adds no separator. Entity `charOffset`s are relative to the sentence with
     inclusive ends, fragments separated by ";".
+    With `relation_types`, every <pair> of entities of one sentence is a relation: its type for ddi="true",
+    NEGATIVE for ddi="false" (the candidate pairs annotated as not interacting are kept); a positive pair
+    without a type is dropped and counted (UNTYPED_POSITIVE). Else pairs are skipped.
     """
     quirks = Counter() if quirks is None else quirks
     seen: Counter = Counter()
-    return [_ddi_document(path, separator, seen, quirks) for path in _files(files, ".xml")]
+    return [_ddi_document(path, separator, seen, quirks, relation_types) for path in _files(files, ".xml")]
 
 
-def _ddi_document(path: Path, separator: str, seen: Counter, quirks: Counter) -> Document:
+def _ddi_document(path: Path, separator: str, seen: Counter, quirks: Counter,
+                  relation_types: Collection[str] | None) -> Document:
     try:
         root = ET.parse(path, parser=_xml_parser()).getroot()
     except ET.ParseError as err:
@@ -470,6 +478,7 @@ def _ddi_document(path: Path, separator: str, seen: Counter, quirks: Counter) ->
     text = separator.join(parts)
     doc = Document(_unique_id(root.get("id", ""), seen, quirks, path, 1), text, sentences=spans)
     for sent, (sent_start, sent_end) in zip(sentences, spans):
+        entities: dict[str | None, Entity] = {}
         for ent in sent.findall("entity"):
             where = f"entity {ent.get('id')}"
             fragments = []
@@ -480,10 +489,36 @@ def _ddi_document(path: Path, separator: str, seen: Counter, quirks: Counter) ->
                     raise FormatError(path, where, f"charOffset {part!r} lies outside its sentence "
                                                    f"(length {sent_end - sent_start})")
                 fragments.append((sent_start + lo, sent_start + hi + 1))
-            doc.entities.append(_entity(text, fragments, ent.get("type"), ent.get("text"), path, where,
-                                        quirks))
+            entities[ent.get("id")] = _entity(text, fragments, ent.get("type"), ent.get("text"), path, where,
+                                              quirks)
+            doc.entities.append(entities[ent.get("id")])
+        if relation_types is not None:
+            found = (_ddi_relation(pair, entities, relation_types, path, quirks) for pair in sent.findall("pair"))
+            doc.relations += [rel for rel in found if rel is not None]
     doc.validate(path)
     return doc
+
+
+def _ddi_relation(pair: ET.Element, entities: dict[str | None, Entity], relation_types: Collection[str],
+                  path: Path, quirks: Counter) -> Relation | None:
+    """The relation of a <pair> between two entities of its sentence, or None for an untyped positive
+    (counted)."""
+    where = f"pair {pair.get('id')}"
+    ddi, type_ = pair.get("ddi"), pair.get("type")
+    if ddi not in ("true", "false"):
+        raise FormatError(path, where, f"ddi={ddi!r} is neither 'true' nor 'false'")
+    if ddi == "true" and not type_:
+        _note(quirks, UNTYPED_POSITIVE, path, where, "ddi='true' without a type: pair dropped")
+        return None
+    if ddi == "true" and type_ not in relation_types:
+        raise FormatError(path, where, f"unknown relation type {type_!r} (expected one of {sorted(relation_types)})")
+    args = []
+    for role in ("e1", "e2"):
+        ref = pair.get(role)
+        if ref not in entities:
+            raise FormatError(path, where, f"{role}={ref!r} names no entity of this pair's sentence")
+        args.append(entities[ref])
+    return Relation(type_ if ddi == "true" else NEGATIVE, *args)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- BioCreative II GM
