@@ -165,12 +165,16 @@ def _iob(default_type: str | None = None) -> Callable[[list[Path]], list[Documen
     return _one(lambda f: readers.read_iob(f, default_type=default_type))
 
 
-def _brat(files: list[Path]) -> list[Document]:
-    return readers.read_brat([f for f in files if f.suffix == ".ann"])
+def _brat(relation_types: tuple[str, ...] = ()) -> Callable[[list[Path]], list[Document]]:
+    def read(files: list[Path]) -> list[Document]:
+        return readers.read_brat([f for f in files if f.suffix == ".ann"], relation_types=relation_types)
+    return read
 
 
 def _raredis(files: list[Path]) -> list[Document]:
-    return readers.read_brat([f for f in files if f.suffix == ".ann"])  # raises: the texts are not public
+    # raises: the texts are not public; with them, the 576 train arguments that name no entity are dropped
+    return readers.read_brat([f for f in files if f.suffix == ".ann"], relation_types=RAREDIS_RELATIONS,
+                             missing_arguments="drop")
 
 
 def _bc2gm(files: list[Path]) -> list[Document]:
@@ -209,6 +213,8 @@ DDI_BRAT_TYPES = ("DRUG", "GROUP", "BRAND", "DRUG_N")  # the brat conversion spe
 BIORED_RELATIONS = ("Association", "Positive_Correlation", "Negative_Correlation", "Bind", "Cotreatment",
                     "Comparison", "Drug_Interaction", "Conversion")
 DDI_RELATIONS = ("mechanism", "effect", "advise", "int")
+DDI_BRAT_RELATIONS = ("MECHANISM", "EFFECT", "ADVISE", "INT")
+RAREDIS_RELATIONS = ("Produces", "Is_a", "Is_acron", "Is_synon", "Increases_risk_of", "Anaphora")
 CDR = "bc5cdr/original/CDR_{}Set"
 MTL_CDR = "bc5cdr/iob_mtl/{}/{}.tsv"
 DDI_XML = "ddi/xml_original"
@@ -221,6 +227,17 @@ NEREL_TYPES = (
     "HEALTH_CARE_ACTIVITY", "INJURY_POISONING", "LABPROC", "LANGUAGE", "LAW", "LIVB", "LOCATION",
     "MEDPROC", "MENTALPROC", "MONEY", "NATIONALITY", "NUMBER", "ORDINAL", "ORGANIZATION", "PERCENT",
     "PERSON", "PHYS", "PRODUCT", "PROFESSION", "SCIPROC", "STATE_OR_PROVINCE", "TIME",
+)
+# The 49 relation types its annotations use (annotation.conf lists 66, but not TREATS_DISO, which one uses).
+NEREL_RELATIONS = (
+    "ABBREVIATION", "AFFECTS", "AGE_DIED_AT", "AGE_IS", "ALTERNATIVE_NAME", "APPLIED_TO", "ASSOCIATED_WITH",
+    "CAUSE_OF_DEATH", "CONSUME", "DATE_OF_BIRTH", "DATE_OF_CREATION", "DATE_OF_DEATH", "DOSE_IS", "DURATION_OF",
+    "EXPENDITURE", "FINDING_OF", "FOUNDED_BY", "HAS_ADMINISTRATION_ROUTE", "HAS_CAUSE", "HEADQUARTERED_IN",
+    "LOCATED_IN", "MEDICAL_CONDITION", "MEMBER_OF", "MENTAL_PROCESS_OF", "ORGANIZES", "ORIGINS_FROM",
+    "OWNER_OF", "PARENT_OF", "PARTICIPANT_IN", "PART_OF", "PHYSIOLOGY_OF", "PLACE_OF_BIRTH", "PLACE_OF_DEATH",
+    "PLACE_RESIDES_IN", "POINT_IN_TIME", "PROCEDURE_PERFORMED", "PRODUCES", "RELATIVE", "SCHOOLS_ATTENDED",
+    "SUBCLASS_OF", "SUBEVENT_OF", "TAKES_PLACE_IN", "TO_DETECT_OR_STUDY", "TREATED_USING", "TREATS_DISO",
+    "USED_IN", "VALUE_IS", "WORKPLACE", "WORKS_AS",
 )
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in [
@@ -276,15 +293,15 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
             _one(readers.read_chemprot_pure)),
     Dataset("pharmaconer", "PharmaCoNER subtrack 1, Spanish clinical cases (brat)", PHARMACONER_TYPES,
             {s: (f"pharmaconer/{s}/subtrack1",) for s in ("train", "dev", "test")},
-            _brat, extra=("pharmaconer/LICENSE",), language="es"),
+            _brat(), extra=("pharmaconer/LICENSE",), language="es"),
     Dataset("raredis", "RareDis: annotations only, the texts are distributed by the authors on request",
             RAREDIS_TYPES, {s: (f"raredis_annotations_only/{s}",) for s in ("train", "dev", "test")},
-            _raredis, extra=("raredis_annotations_only/LICENSE.txt",)),
+            _raredis, extra=("raredis_annotations_only/LICENSE.txt",), relations=RAREDIS_RELATIONS),
     Dataset("rudrec", "RuDReC, Russian drug reviews (no official split: one split 'all')", RUDREC_TYPES,
             {"all": ("rudrec/rudrec_annotated.json",)}, _one(readers.read_rudrec), language="ru"),
     Dataset("nerel_bio", "NEREL-BIO, Russian PubMed abstracts, nested (brat)", NEREL_TYPES,
-            {s: (f"nerel_bio/{s}",) for s in ("train", "dev", "test")}, _brat,
-            extra=("nerel_bio/annotation.conf",), language="ru"),
+            {s: (f"nerel_bio/{s}",) for s in ("train", "dev", "test")}, _brat(NEREL_RELATIONS),
+            extra=("nerel_bio/annotation.conf",), language="ru", relations=NEREL_RELATIONS),
     Dataset("bc2gm", "BioCreative II GM, original (whitespace-free offsets); no dev split", ("GENE",),
             {s: (f"bc2gm/original/{s}/{s}.in", f"bc2gm/original/{s}/GENE.eval") for s in ("train", "test")},
             _bc2gm, extra=("bc2gm/original/NOTICE", "bc2gm/original/README.GM")),
@@ -308,8 +325,8 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
              "test_ddi": (f"{DDI_XML}/Test/Test for DDI Extraction task",)},
             _ddi, extra=("ddi/README",), relations=DDI_RELATIONS),
     Dataset("ddi_brat", "DDI 2013, the authors' brat conversion", DDI_BRAT_TYPES,
-            {"train": ("ddi/brat/Train",), "test": ("ddi/brat/Test",)}, _brat,
-            extra=("ddi/README", "ddi/brat/annotation.conf")),
+            {"train": ("ddi/brat/Train",), "test": ("ddi/brat/Test",)}, _brat(DDI_BRAT_RELATIONS),
+            extra=("ddi/README", "ddi/brat/annotation.conf"), relations=DDI_BRAT_RELATIONS),
 ]}
 
 

@@ -11,8 +11,9 @@ import pytest
 
 from conftest import MIRROR, load_split, needs_mirror
 from data.corpus import NEGATIVE, Document, Entity, FormatError, Relation, read_jsonl, write_jsonl
-from data.readers.standoff import UNTYPED_POSITIVE, read_bioc, read_ddi_xml, read_pubtator
-from data.registry import BIORED_RELATIONS, DDI_RELATIONS
+from data.readers.standoff import (ARGUMENT_MISSING, ARGUMENT_NOT_ENTITY, FRAGMENTS_REORDERED, ROLE_CASE,
+                                   UNTYPED_POSITIVE, read_bioc, read_brat, read_ddi_xml, read_pubtator)
+from data.registry import BIORED_RELATIONS, DDI_RELATIONS, NEREL_RELATIONS, RAREDIS_RELATIONS
 
 
 # --------------------------------------------------------------------------- the shared harness
@@ -232,12 +233,58 @@ def test_ddi_pair_naming_another_document_is_refused(tmp_path):
         read_ddi_xml(path, relation_types=DDI_RELATIONS)
 
 
+# --------------------------------------------------------------------------- brat R lines
+BRAT_TEXT = "Severe pain in the left and right knee.\nNo fever."
+BRAT_ANN = ("R1\tLocated Arg2:T3 Arg1:T1\t\n"  # before its entities, roles in reverse order
+            "T1\tSIGN 0 11\tSevere pain\n"
+            "T3\tANATOMY 19 23;34 38\tleft knee\n"
+            "T4\tANATOMY 34 38;28 33\tknee right\n"
+            "R2\tLocated Arg1:T1 ARG2:T4\n"
+            "E1\tSIGN:T1\n"
+            "R3\tCauses Arg1:E1 Arg2:T3\n"
+            "A1\tNegated T1\n")
+
+
+def test_brat_reads_relations_and_counts_what_it_cannot_hold(tmp_path):
+    write(tmp_path, "doc1.txt", BRAT_TEXT)
+    write(tmp_path, "doc1.ann", BRAT_ANN)
+    quirks: Counter = Counter()
+    (doc,) = read_brat(tmp_path, quirks=quirks, relation_types=("Located", "Causes"))
+    sign, left = (((0, 11),), "SIGN"), (((19, 23), (34, 38)), "ANATOMY")
+    assert as_tuples(doc) == [("Located", sign, left, None), ("Located", sign, (((28, 33), (34, 38)), "ANATOMY"), None)]
+    assert quirks == Counter({FRAGMENTS_REORDERED: 1, ROLE_CASE: 1, ARGUMENT_NOT_ENTITY: 1})
+    assert read_brat(tmp_path)[0].relations == []  # R lines read only when asked for
+
+
+@pytest.mark.parametrize("line, match", [
+    ("R9\tLocated Arg1:T1 Arg2:T7", "relation 'Located': arg2 'T7' names no entity of this file"),
+    ("R9\tTouches Arg1:T1 Arg2:T3", "unknown relation type 'Touches'"),
+    ("R9\tLocated Arg1:T1", "expected an R line"),
+    ("R9\tLocated Arg1:T1 Arg1:T3", "expected one 'Arg1:<id>' and one 'Arg2:<id>'"),
+    ("R9\tLocated From:T1 To:T3", "expected one 'Arg1:<id>' and one 'Arg2:<id>'"),
+])
+def test_brat_bad_relations_name_file_and_line(tmp_path, line, match):
+    write(tmp_path, "d.txt", BRAT_TEXT)
+    path = write(tmp_path, "d.ann", "T1\tSIGN 0 11\tSevere pain\nT3\tANATOMY 19 23\tleft\n" + line + "\n")
+    with raises_at(path, 3, match):
+        read_brat(tmp_path, relation_types=("Located",))
+
+
+def test_brat_missing_arguments_can_be_dropped_and_counted(tmp_path):
+    write(tmp_path, "d.txt", BRAT_TEXT)
+    write(tmp_path, "d.ann", "T1\tSIGN 0 11\tSevere pain\nR1\tLocated Arg1:T1 Arg2:T10\n")
+    quirks: Counter = Counter()
+    (doc,) = read_brat(tmp_path, quirks=quirks, relation_types=("Located",), missing_arguments="drop")
+    assert doc.relations == [] and quirks == Counter({ARGUMENT_MISSING: 1})
+
+
 # --------------------------------------------------------------------------- the real corpora against SOURCES.md
 @needs_mirror
 @pytest.mark.parametrize("name, counts", [
     ("bc5cdr", {"train": 1038, "dev": 1012, "test": 1066}),
     ("bc5cdr_bioc", {"train": 1038, "dev": 1012, "test": 1066}),
     ("biored", {"train": 4178, "dev": 1162, "test": 1163}),
+    ("nerel_bio", {"train": 43578, "dev": 4501, "test": 4132}),
 ])
 def test_relation_counts_equal_sources_md(name, counts):
     assert {split: n_relations(load_split(name, split)) for split in counts} == counts
@@ -267,3 +314,27 @@ def test_ddi_pairs_equal_sources_md(folder, pairs, positive, untyped):
     # SOURCES.md counts the positive pair without a type (Dextroamphetamine, d236.s29.p0), which is dropped
     assert (n_relations(docs) + untyped, n_relations(docs, negatives=False) + untyped) == (pairs, positive)
     assert quirks[UNTYPED_POSITIVE] == untyped
+
+
+@needs_mirror
+def test_ddi_brat_relations_are_the_xml_positives():
+    for split, xml_split, untyped in [("train", "train", 1), ("test", "test_ddi", 0)]:
+        positives = relation_types(load_split("ddi", xml_split))
+        del positives[NEGATIVE]
+        brat = Counter({t.lower(): n for t, n in relation_types(load_split("ddi_brat", split)).items()})
+        assert brat == positives + Counter({"int": untyped})  # the brat conversion types the untyped positive INT
+
+
+@needs_mirror
+def test_nerel_bio_and_raredis_relations():
+    quirks: Counter = Counter()
+    docs = read_brat(MIRROR / "nerel_bio/train", quirks=quirks, relation_types=NEREL_RELATIONS)
+    assert n_relations(docs) == 43578 and quirks[ROLE_CASE] == 11  # "ARG2:" for "Arg2:"
+    used = set().union(*(relation_types(load_split("nerel_bio", s)) for s in ("train", "dev", "test")))
+    assert used == set(NEREL_RELATIONS) and len(used) == 49  # as SOURCES.md says
+    for split, stated, dropped in [("train", 6347, 561), ("dev", 867, 80), ("test", 1741, 132)]:
+        quirks = Counter()
+        docs = read_brat(MIRROR / "raredis_annotations_only" / split, require_text=False, quirks=quirks,
+                         relation_types=RAREDIS_RELATIONS, missing_arguments="drop")
+        # arguments such as T160 in a file whose entities end at T27: defined nowhere, so counted and dropped
+        assert (n_relations(docs) + dropped, quirks) == (stated, Counter({ARGUMENT_MISSING: dropped}))

@@ -29,8 +29,13 @@ Relations are read when the caller names the relation types a corpus has (`relat
 does): a type outside them, or an argument that names no entity (no concept) of the document, is a
 FormatError. What the corpus model cannot hold is dropped and counted, never lost silently:
 
+* ARGUMENT_NOT_ENTITY: a brat relation argument that is an event or another relation (the model relates
+  entities only).
+* ARGUMENT_MISSING: a brat relation argument that no line of its file defines, with
+  missing_arguments="drop" (RareDis: 576 such references in train); by default a FormatError.
 * UNTYPED_POSITIVE: a DDI pair marked ddi="true" without a type (one in Train/DrugBank), which none of
   the four DDI types can stand for.
+* ROLE_CASE: a brat role spelt "ARG2" for "Arg2" (NEREL-BIO train, 11 lines): read as Arg2 and counted.
 """
 from __future__ import annotations
 
@@ -40,13 +45,14 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from itertools import product
 from pathlib import Path
-from typing import Collection, Iterable, Iterator
+from typing import Collection, Iterable, Iterator, Literal
 
 from data.corpus import FRAGMENT_JOINER, NEGATIVE, Document, Entity, FormatError, Relation, Span
 
 __all__ = ["read_pubtator", "read_bioc", "read_brat", "read_ddi_xml", "read_bc2gm", "read_linnaeus",
            "SHIFTED_OFFSETS", "WHITESPACE_MISMATCH", "FRAGMENTS_REORDERED", "DUPLICATE_ID",
-           "INDIVIDUAL_MENTIONS", "UNTYPED_POSITIVE", "NO_CONCEPT", "MAX_SHIFT"]
+           "INDIVIDUAL_MENTIONS", "ARGUMENT_NOT_ENTITY", "ARGUMENT_MISSING", "UNTYPED_POSITIVE", "ROLE_CASE",
+           "NO_CONCEPT", "MAX_SHIFT"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,10 @@ WHITESPACE_MISMATCH = "whitespace_mismatch"
 FRAGMENTS_REORDERED = "fragments_reordered"
 DUPLICATE_ID = "duplicate_id"
 INDIVIDUAL_MENTIONS = "bioc_individual_mentions_skipped"
+ARGUMENT_NOT_ENTITY = "relation_argument_not_entity"
+ARGUMENT_MISSING = "relation_argument_missing"
 UNTYPED_POSITIVE = "ddi_positive_without_type"
+ROLE_CASE = "relation_role_case"
 
 NO_CONCEPT = ("-1", "-")  # BC5CDR and BioRED's id for a mention no concept fits: the entity gets none
 
@@ -377,16 +386,23 @@ _MISSING_TEXT = ("no text file {txt} beside this annotation file. Some corpora s
 
 
 def read_brat(paths: PathLike | Iterable[PathLike], require_text: bool = True,
-              quirks: Counter | None = None) -> list[Document]:
+              quirks: Counter | None = None, relation_types: Collection[str] | None = None,
+              missing_arguments: Literal["error", "drop"] = "error") -> list[Document]:
     """brat stand-off: for each .ann file (directories stand for all .ann files below them) the .txt
     file of the same name holds the text; the document id is the file name without .ann.
 
     Only T lines are entities ("T3<TAB>TYPE 103 135;177 185<TAB>text", fragments separated by ";",
-    nested and overlapping entities allowed; an id used twice in one file is a FormatError); R, E, A, M,
-    N, # and * lines are skipped.
+    nested and overlapping entities allowed; an id used twice in one file is a FormatError). With
+    `relation_types`, R lines ("R1<TAB>TYPE Arg1:T3 Arg2:T5") are relations between the entities they
+    name, Arg1 first whatever the order of the roles; an argument that is an event or a relation is
+    counted (ARGUMENT_NOT_ENTITY) and its relation dropped, one defined nowhere in the file is a
+    FormatError, or with missing_arguments="drop" counted (ARGUMENT_MISSING) and dropped. Otherwise R lines
+    are skipped, as E, A, M, N, # and * lines always are.
     With require_text=False a missing .txt is allowed: the document text is then "" and the entities
     keep the text the .ann states, unchecked.
     """
+    if missing_arguments not in ("error", "drop"):
+        raise ValueError(f"missing_arguments must be 'error' or 'drop', not {missing_arguments!r}")
     quirks = Counter() if quirks is None else quirks
     docs: list[Document] = []
     seen: Counter = Counter()
@@ -400,20 +416,68 @@ def read_brat(paths: PathLike | Iterable[PathLike], require_text: bool = True,
             text = None
         doc = Document(_unique_id(ann_path.stem, seen, quirks, ann_path, 1), text or "")
         ids: dict[str, int] = {}
+        entities: dict[str, Entity] = {}
+        relation_lines: list[tuple[int, str]] = []
         for n, line in _lines(ann_path):
             if line.startswith("T"):
                 entity_id = line.split("\t", 1)[0]
                 if entity_id in ids:  # brat refuses such a file: relations could not tell the two apart
                     raise FormatError(ann_path, n, f"entity id {entity_id!r} is used before, at line {ids[entity_id]}")
                 ids[entity_id] = n
-                doc.entities.append(_brat_entity(line, text, ann_path, n, quirks))
+                entities[entity_id] = _brat_entity(line, text, ann_path, n, quirks)
+                doc.entities.append(entities[entity_id])
             elif line.strip() and line[0] not in "RENAM#*":
                 raise FormatError(ann_path, n, "unknown brat line: expected an id starting with "
                                                "T, R, E, A, M, N, # or *")
+            elif line.startswith("R"):
+                relation_lines.append((n, line))
+            elif line.startswith("E"):
+                ids.setdefault(line.split("\t", 1)[0], n)
+        if relation_types is not None:  # after every line: an argument may be defined below its relation
+            for n, line in relation_lines:
+                ids.setdefault(line.split("\t", 1)[0], n)
+            found = (_brat_relation(line, entities, ids, relation_types, missing_arguments, ann_path, n, quirks)
+                     for n, line in relation_lines)
+            doc.relations = [rel for rel in found if rel is not None]
         if text is not None:
             doc.validate(ann_path)
         docs.append(doc)
     return docs
+
+
+def _brat_relation(line: str, entities: dict[str, Entity], defined: dict[str, int],
+                   relation_types: Collection[str], missing_arguments: str, path: Path, n: int,
+                   quirks: Counter) -> Relation | None:
+    """The relation of an R line, or None when an argument is not an entity (counted)."""
+    cols = line.split("\t")
+    fields = cols[1].split() if len(cols) in (2, 3) else []
+    if len(fields) != 3:
+        raise FormatError(path, n, "expected an R line 'R<n><TAB>TYPE Arg1:<id> Arg2:<id>'")
+    type_, *roles = fields
+    if type_ not in relation_types:
+        raise FormatError(path, n, f"unknown relation type {type_!r} (expected one of {sorted(relation_types)})")
+    refs: dict[str, str] = {}
+    for role in roles:
+        name, _, ref = role.partition(":")
+        if name.lower() not in ("arg1", "arg2") or not ref or name.lower() in refs:
+            raise FormatError(path, n, f"expected one 'Arg1:<id>' and one 'Arg2:<id>', got {' '.join(roles)!r}")
+        if name not in ("Arg1", "Arg2"):
+            _note(quirks, ROLE_CASE, path, n, f"role {name!r} read as {name.capitalize()!r}", logging.INFO)
+        refs[name.lower()] = ref
+    args = []
+    for role in ("arg1", "arg2"):
+        ref = refs[role]
+        if ref in entities:
+            args.append(entities[ref])
+        elif ref in defined:
+            _note(quirks, ARGUMENT_NOT_ENTITY, path, n, f"{role} {ref!r} is not an entity: relation dropped")
+            return None
+        elif missing_arguments == "drop":
+            _note(quirks, ARGUMENT_MISSING, path, n, f"{role} {ref!r} is defined nowhere: relation dropped")
+            return None
+        else:
+            raise FormatError(path, n, f"relation {type_!r}: {role} {ref!r} names no entity of this file")
+    return Relation(type_, *args)
 
 
 def _brat_entity(line: str, text: str | None, path: Path, n: int, quirks: Counter) -> Entity:
