@@ -290,7 +290,8 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
     Dataset("chemprot", "ChemProt end-to-end (PURE JSON): authors' re-split dev and the official test; "
                         "train.json is not in the snapshot", ("CHEMICAL", "GENE"),
             {"dev": ("chemprot/end2end_pure_json/dev.json",), "test": ("chemprot/end2end_pure_json/test.json",)},
-            _one(readers.read_chemprot_pure)),
+            _one(lambda f: readers.read_chemprot_pure(f, relation_types=readers.CPR_GROUPS)),
+            relations=readers.CPR_GROUPS),
     Dataset("pharmaconer", "PharmaCoNER subtrack 1, Spanish clinical cases (brat)", PHARMACONER_TYPES,
             {s: (f"pharmaconer/{s}/subtrack1",) for s in ("train", "dev", "test")},
             _brat(), extra=("pharmaconer/LICENSE",), language="es"),

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import MIRROR, load_split, needs_mirror
 from data.corpus import NEGATIVE, Document, Entity, FormatError, Relation, read_jsonl, write_jsonl
+from data.readers import CPR_GROUPS, read_chemprot_pure
 from data.readers.standoff import (ARGUMENT_MISSING, ARGUMENT_NOT_ENTITY, FRAGMENTS_REORDERED, ROLE_CASE,
                                    UNTYPED_POSITIVE, read_bioc, read_brat, read_ddi_xml, read_pubtator)
 from data.registry import BIORED_RELATIONS, DDI_RELATIONS, NEREL_RELATIONS, RAREDIS_RELATIONS
@@ -278,12 +279,43 @@ def test_brat_missing_arguments_can_be_dropped_and_counted(tmp_path):
     assert doc.relations == [] and quirks == Counter({ARGUMENT_MISSING: 1})
 
 
+# --------------------------------------------------------------------------- ChemProt PURE JSON
+def chemprot(relations: list, ner: list | None = None) -> str:
+    return json.dumps({"doc_key": "1", "sentences": [["Aspirin", "inhibits", "COX-1", "."], ["Fine", "."]],
+                       "ner": [ner or [[0, 0, "CHEMICAL"], [2, 2, "GENE"]], []],
+                       "relations": [relations, []]}) + "\n"
+
+
+def test_chemprot_maps_labels_to_cpr_groups_and_types_arguments_by_role(tmp_path):
+    (doc,) = read_chemprot_pure(write(tmp_path, "c.json", chemprot([[0, 0, 2, 2, "INHIBITOR"]])), CPR_GROUPS)
+    assert as_tuples(doc) == [("CPR:4", (((0, 7),), "CHEMICAL"), (((17, 22),), "GENE"), None)]
+    both = [[0, 0, "CHEMICAL"], [2, 2, "CHEMICAL"], [2, 2, "GENE"]]  # "COX-1" is both
+    changes: Counter = Counter()
+    (doc,) = read_chemprot_pure(write(tmp_path, "b.json", chemprot([[0, 0, 2, 2, "CPR:9"]], both)), CPR_GROUPS,
+                                changes=changes)
+    assert as_tuples(doc)[0][2] == (((17, 22),), "GENE") and changes == Counter({"chemprot_argument_typed_by_role": 1})
+    assert read_chemprot_pure(tmp_path / "c.json")[0].relations == []
+
+
+@pytest.mark.parametrize("relations, match", [
+    ([[0, 0, 2, 2, "CPR:1"]], "unknown relation type 'CPR:1'"),
+    ([[0, 0, 1, 1, "CPR:4"]], r"tokens \(1, 1\) are not one mention of this sentence"),
+    ([[0, 0, 4, 4, "CPR:4"]], r"tokens \(4, 4\) are not one mention"),  # a pair across sentences
+    ([[0, 0, 2, "CPR:4"]], "expected \\[start, end, start, end, label\\]"),
+])
+def test_chemprot_bad_relations_name_file_and_line(tmp_path, relations, match):
+    path = write(tmp_path, "c.json", chemprot(relations))
+    with raises_at(path, 1, match):
+        read_chemprot_pure(path, CPR_GROUPS)
+
+
 # --------------------------------------------------------------------------- the real corpora against SOURCES.md
 @needs_mirror
 @pytest.mark.parametrize("name, counts", [
     ("bc5cdr", {"train": 1038, "dev": 1012, "test": 1066}),
     ("bc5cdr_bioc", {"train": 1038, "dev": 1012, "test": 1066}),
     ("biored", {"train": 4178, "dev": 1162, "test": 1163}),
+    ("chemprot", {"dev": 1373, "test": 3424}),
     ("nerel_bio", {"train": 43578, "dev": 4501, "test": 4132}),
 ])
 def test_relation_counts_equal_sources_md(name, counts):

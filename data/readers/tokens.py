@@ -10,11 +10,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Collection, Literal, NamedTuple
 
-from data.corpus import Document, Entity, FormatError, Span, iter_jsonl, iter_lines
+from data.corpus import Document, Entity, FormatError, Relation, Span, iter_jsonl, iter_lines
 
-__all__ = ["read_iob", "jnlpba_train_minus_devel", "read_rudrec", "read_chemprot_pure"]
+__all__ = ["read_iob", "jnlpba_train_minus_devel", "read_rudrec", "read_chemprot_pure", "CPR_GROUPS",
+           "CHEMPROT_LABELS"]
 
 DOCSTART = "-DOCSTART-"
 MEDLINE_MARKER = "###MEDLINE:"
@@ -278,10 +279,37 @@ def _is_mention(m: object) -> bool:
             and isinstance(m[2], str) and m[2] != "")
 
 
-def read_chemprot_pure(path: str | Path) -> list[Document]:
+def _is_pair(r: object) -> bool:
+    return (isinstance(r, list) and len(r) == 5 and all(type(i) is int for i in r[:4])
+            and isinstance(r[4], str) and r[4] != "")
+
+
+CPR_GROUPS = ("CPR:3", "CPR:4", "CPR:5", "CPR:6", "CPR:9")  # the groups ChemProt's official evaluation scores
+# BioCreative VI ChemProt's fine-grained labels (the SciBERT sentence files use them) and the evaluated group
+# each belongs to
+CHEMPROT_LABELS = {
+    "UPREGULATOR": "CPR:3", "ACTIVATOR": "CPR:3", "INDIRECT-UPREGULATOR": "CPR:3",
+    "DOWNREGULATOR": "CPR:4", "INHIBITOR": "CPR:4", "INDIRECT-DOWNREGULATOR": "CPR:4",
+    "AGONIST": "CPR:5", "AGONIST-ACTIVATOR": "CPR:5", "AGONIST-INHIBITOR": "CPR:5",
+    "ANTAGONIST": "CPR:6",
+    "SUBSTRATE": "CPR:9", "PRODUCT-OF": "CPR:9", "SUBSTRATE_PRODUCT-OF": "CPR:9",
+}
+
+
+CHEMPROT_ROLES = ("CHEMICAL", "GENE")  # a ChemProt relation runs from a chemical (Arg1) to a gene (Arg2)
+
+
+def read_chemprot_pure(path: str | Path, relation_types: Collection[str] | None = None, *,
+                       changes: Counter | None = None) -> list[Document]:
     """Read PURE/DyGIE JSON lines (ChemProt end-to-end): tokenised `sentences` and per-sentence `ner`
     lists of [first token, last token (inclusive), type], token indices counted across the document.
-    Relations are not read: this is an NER reader."""
+
+    With `relation_types`, the per-sentence `relations` lists of [first token, last token, first token,
+    last token, label] are relations between two mentions of their sentence; a fine-grained label
+    (INHIBITOR...) is read as its CPR group (CHEMPROT_LABELS), and the label must then be one of
+    `relation_types`. Else relations are skipped. Some token spans are both a CHEMICAL and a GENE mention
+    ("insulin"); an argument on such a span is the mention of its role's type (CHEMPROT_ROLES), counted as
+    `chemprot_argument_typed_by_role` (5 arguments in dev, 83 in test)."""
     path = Path(path)
     docs, seen = [], set()
     for line_no, obj in iter_jsonl(path):
@@ -297,11 +325,15 @@ def read_chemprot_pure(path: str | Path) -> list[Document]:
                 and all(isinstance(m, list) for m in ner)):
             raise FormatError(path, line_no, f"document {doc_id!r}: sentences must be non-empty lists of "
                                              f"non-empty tokens, with one ner list per sentence")
+        pairs = obj.get("relations", []) if relation_types is not None else [[] for _ in sentences]
+        if not (isinstance(pairs, list) and len(pairs) == len(sentences) and all(isinstance(p, list) for p in pairs)):
+            raise FormatError(path, line_no, f"document {doc_id!r}: relations must hold one list per sentence")
         text, tokens, sentence_spans = _layout(sentences)
-        entities = []
+        entities, relations = [], []
         first = 0  # index of the sentence's first token in the document
         for i, (sentence, mentions) in enumerate(zip(sentences, ner)):
             last = first + len(sentence) - 1
+            by_tokens: dict[tuple[int, int], list[Entity]] = {}
             for j, mention in enumerate(mentions):
                 where = f"document {doc_id!r}, ner[{i}][{j}] {mention!r}"
                 if not _is_mention(mention):
@@ -312,6 +344,33 @@ def read_chemprot_pure(path: str | Path) -> list[Document]:
                                                      f"(tokens {first}-{last})")
                 start, end = tokens[s][0], tokens[e][1]
                 entities.append(Entity.span(start, end, typ, text[start:end]))
+                by_tokens.setdefault((s, e), []).append(entities[-1])
+            for j, pair in enumerate(pairs[i]):
+                relations.append(_chemprot_relation(pair, by_tokens, relation_types or (), path, line_no,
+                                                    f"document {doc_id!r}, relations[{i}][{j}] {pair!r}", changes))
             first = last + 1
-        docs.append(Document(doc_id, text, entities, sentence_spans, tokens))
+        docs.append(Document(doc_id, text, entities, sentence_spans, tokens, relations))
     return docs
+
+
+def _chemprot_relation(pair: object, by_tokens: dict[tuple[int, int], list[Entity]],
+                       relation_types: Collection[str], path: Path, line: int, where: str,
+                       changes: Counter | None) -> Relation:
+    """A relation between two mentions of one sentence (`by_tokens`: its mentions by token span)."""
+    if not _is_pair(pair):
+        raise FormatError(path, line, f"{where}: expected [start, end, start, end, label]")
+    label = CHEMPROT_LABELS.get(pair[4], pair[4])  # type: ignore[index]
+    if label not in relation_types:
+        raise FormatError(path, line, f"{where}: unknown relation type {pair[4]!r} (expected one of "  # type: ignore[index]
+                                      f"{sorted(relation_types)} or a label of one)")
+    args = []
+    for span, role in zip((tuple(pair[0:2]), tuple(pair[2:4])), CHEMPROT_ROLES):  # type: ignore[index]
+        mentions = by_tokens.get(span, [])
+        if len(mentions) > 1:
+            mentions = [m for m in mentions if m.type == role]
+            if changes is not None and len(mentions) == 1:
+                changes["chemprot_argument_typed_by_role"] += 1
+        if len(mentions) != 1:
+            raise FormatError(path, line, f"{where}: tokens {span} are not one mention of this sentence")
+        args.append(mentions[0])
+    return Relation(label, *args)
