@@ -1,20 +1,26 @@
-"""Relations (issue 19): the corpus model and its JSONL, the relation readers on small inline files (each
-error and counted policy), and the real corpora against shared/datasets/SOURCES.md."""
+"""Relations end to end (issue 19, first part): the corpus model and its JSONL, every relation reader on small
+inline files (each error and counted policy), the real corpora against shared/datasets/SOURCES.md, and
+eval/relations.py's views, cross-checked with scikit-learn on the classification framing of the same pairs."""
 from __future__ import annotations
 
 import json
+import random
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from sklearn.metrics import precision_recall_fscore_support
 
-from conftest import MIRROR, load_split, needs_mirror
+from conftest import MIRROR, ROOT, load_split, needs_mirror
 from data.corpus import NEGATIVE, Document, Entity, FormatError, Relation, read_jsonl, write_jsonl
 from data.readers import CPR_GROUPS, read_chemprot_pure
 from data.readers.standoff import (ARGUMENT_MISSING, ARGUMENT_NOT_ENTITY, FRAGMENTS_REORDERED, ROLE_CASE,
                                    UNTYPED_POSITIVE, read_bioc, read_brat, read_ddi_xml, read_pubtator)
 from data.registry import BIORED_RELATIONS, DDI_RELATIONS, NEREL_RELATIONS, RAREDIS_RELATIONS
+from eval.relations import CPR_TYPES, DDI_TYPES, score
 
 
 # --------------------------------------------------------------------------- the shared harness
@@ -370,3 +376,175 @@ def test_nerel_bio_and_raredis_relations():
                          relation_types=RAREDIS_RELATIONS, missing_arguments="drop")
         # arguments such as T160 in a file whose entities end at T27: defined nowhere, so counted and dropped
         assert (n_relations(docs) + dropped, quirks) == (stated, Counter({ARGUMENT_MISSING: dropped}))
+
+
+# --------------------------------------------------------------------------- eval/relations.py
+def doc_with(relations: list[Relation], entities: list[Entity] = (ASPIRIN, PAIN, LEFT_KNEE)) -> Document:
+    return Document("11", TEXT, list(entities), relations=relations)
+
+
+def test_views_on_a_hand_made_example():
+    gold = [doc_with([Relation("Located", PAIN, LEFT_KNEE), Relation("Treats", ASPIRIN, PAIN),
+                      Relation("Treats", ASPIRIN, PAIN)])]  # stated twice: one key
+    pred = [doc_with([Relation("Located", LEFT_KNEE, PAIN), Relation("Treats", ASPIRIN, PAIN),
+                      Relation("Causes", ASPIRIN, LEFT_KNEE), Relation(NEGATIVE, ASPIRIN, LEFT_KNEE)])]
+    mention = score(gold, pred, "mention")
+    assert {t: (c.tp, c.fp, c.fn) for t, c in mention.per_type.items()} == {
+        "Causes": (0, 1, 0), "Located": (0, 1, 1), "Treats": (1, 0, 0)}  # the mention view reads the order
+    assert mention.set_aside == {"gold": {"repeated": 1}, "pred": {"negative": 1}}
+    assert (mention.micro.tp, mention.micro.fp, mention.micro.fn) == (1, 2, 1)
+    assert mention.macro["f1"] == pytest.approx((0 + 0 + 1) / 3)
+    strings = score(gold, pred, "strings")  # unordered: the reversed Located pair counts
+    assert (strings.micro.tp, strings.micro.fp, strings.micro.fn) == (2, 1, 0)
+    concept = score(gold, pred, "concept")  # LEFT_KNEE has no concept id
+    assert (concept.micro.tp, concept.micro.fp, concept.micro.fn) == (2, 0, 0)
+    assert concept.set_aside["gold"]["argument_without_concept"] == 1
+
+
+def test_concept_view_expands_composite_mentions_and_compares_to_concept_predictions():
+    gold = [doc_with([Relation("CID", "D001241", "D005334")])]
+    by_mention = [doc_with([Relation("CID", ASPIRIN, PAIN)])]  # PAIN is D010146 and D005334
+    result = score(gold, by_mention, "concept")
+    assert (result.micro.tp, result.micro.fp, result.micro.fn) == (1, 1, 0)
+    assert score(gold, [doc_with([Relation("CID", "D005334", "D001241")])], "concept").micro.f1 == 1.0
+
+
+def test_ddi_and_chemprot_views_score_only_their_types():
+    drug_a, drug_b = Entity.span(0, 7, "DRUG"), Entity.span(25, 29, "DRUG")
+    gold = [doc_with([Relation("EFFECT", drug_a, drug_b), Relation("CPR:4", drug_a, drug_b)], [drug_a, drug_b])]
+    pred = [doc_with([Relation("effect", drug_b, drug_a), Relation("CPR:1", drug_a, drug_b)], [drug_a, drug_b])]
+    ddi = score(gold, pred, "ddi")
+    assert ddi.micro.f1 == 1.0 and ddi.macro_types == DDI_TYPES
+    assert ddi.macro["f1"] == pytest.approx(1 / 4)  # over the four types, as the official macro
+    chemprot = score(gold, pred, "chemprot")
+    assert (chemprot.micro.tp, chemprot.micro.fn) == (0, 1) and chemprot.set_aside["pred"] == {"type_not_scored": 2}
+
+
+def test_views_that_need_mentions_refuse_concept_relations():
+    from data.corpus import InputError
+    with pytest.raises(InputError, match="score it with --view concept"):
+        score([doc_with([Relation("CID", "D001241", "D005334")])], [], "mention")
+
+
+def framing(gold: dict, pred: dict, labels: tuple[str, ...], none: str = "none") -> dict:
+    """scikit-learn's precision_recall_fscore_support over candidate pairs, each with one label per side."""
+    pairs = sorted(gold.keys() | pred.keys(), key=repr)
+    y_true, y_pred = [gold.get(p, none) for p in pairs], [pred.get(p, none) for p in pairs]
+    out = {}
+    for average in (None, "micro", "macro"):
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), average=average,
+                                                     zero_division=0)
+        out[average] = (p, r, f)
+    return out
+
+
+def assert_same(result, expected: dict, labels: tuple[str, ...]) -> None:
+    for i, label in enumerate(labels):
+        c = result.per_type.get(label)
+        got = (c.precision, c.recall, c.f1) if c else (0.0, 0.0, 0.0)
+        assert got == pytest.approx(tuple(x[i] for x in expected[None])), label
+    micro = result.micro
+    assert (micro.precision, micro.recall, micro.f1) == pytest.approx(expected["micro"])
+    assert tuple(result.macro[k] for k in ("precision", "recall", "f1")) == pytest.approx(expected["macro"])
+
+
+@needs_mirror
+def test_ddi_view_equals_sklearn_on_the_classification_framing():
+    """Every DDI test pair, its label kept or redrawn among the four types and negative, its arguments
+    sometimes swapped (the DDI view is unordered)."""
+    rng = random.Random(0)
+    gold_docs = load_split("ddi", "test_ddi")
+    gold, pred, pred_docs = {}, {}, []
+    for doc in gold_docs:
+        relations = []
+        for rel in doc.relations:
+            label = rel.type if rng.random() < 0.6 else rng.choice(DDI_TYPES + (NEGATIVE,))
+            args = (rel.arg2, rel.arg1) if rng.random() < 0.5 else (rel.arg1, rel.arg2)
+            relations.append(Relation(label, *args))
+            pair = (doc.id, frozenset((rel.arg1.fragments, rel.arg2.fragments)))
+            gold[pair], pred[pair] = rel.type, label
+        pred_docs.append(Document(doc.id, "", doc.entities, relations=relations))
+    result = score(gold_docs, pred_docs, "ddi")
+    assert_same(result, framing(gold, pred, DDI_TYPES, NEGATIVE), DDI_TYPES)
+    assert 0.3 < result.micro.f1 < 0.9 and result.micro.tp + result.micro.fn == 979
+
+
+@needs_mirror
+def test_chemprot_view_equals_sklearn_on_the_classification_framing():
+    """ChemProt test relations dropped, relabelled and joined by spurious chemical-gene pairs."""
+    rng = random.Random(1)
+    gold_docs = load_split("chemprot", "test")
+    gold, pred, pred_docs = {}, {}, []
+    for doc in gold_docs:
+        relations = []
+        for rel in doc.relations:
+            gold[(doc.id, rel.arg1, rel.arg2)] = rel.type
+            if rng.random() < 0.2:
+                continue
+            label = rel.type if rng.random() < 0.8 else rng.choice(CPR_TYPES)
+            relations.append(Relation(label, rel.arg1, rel.arg2))
+            pred[(doc.id, rel.arg1, rel.arg2)] = label
+        chemicals = [e for e in doc.entities if e.type == "CHEMICAL"]
+        genes = [e for e in doc.entities if e.type == "GENE"]
+        for _ in range(2 if chemicals and genes else 0):
+            spurious = (doc.id, rng.choice(chemicals), rng.choice(genes))
+            if spurious not in gold and spurious not in pred:
+                pred[spurious] = rng.choice(CPR_TYPES)
+                relations.append(Relation(pred[spurious], *spurious[1:]))
+        pred_docs.append(Document(doc.id, "", doc.entities, relations=relations))
+    result = score(gold_docs, pred_docs, "chemprot")
+    assert_same(result, framing(gold, pred, CPR_TYPES), CPR_TYPES)
+    assert result.micro.tp + result.micro.fn == 3424
+
+
+@needs_mirror
+def test_concept_view_is_the_bc5cdr_cid_measure_and_equals_sklearn():
+    """Unique (chemical, disease) MeSH pairs per abstract: gold against itself, then pairs dropped and
+    spurious pairs of the abstract's own chemical and disease ids added."""
+    rng = random.Random(2)
+    gold_docs = load_split("bc5cdr", "test")
+    assert score(gold_docs, gold_docs, "concept").micro.to_json()["gold"] == 1066
+    gold, pred, pred_docs = {}, {}, []
+    for doc in gold_docs:
+        relations = []
+        for rel in doc.relations:
+            gold[(doc.id, rel.arg1, rel.arg2)] = "CID"
+            if rng.random() < 0.7:
+                relations.append(rel)
+                pred[(doc.id, rel.arg1, rel.arg2)] = "CID"
+        chemicals = sorted({c for e in doc.entities if e.type == "Chemical" for c in e.concepts})
+        diseases = sorted({c for e in doc.entities if e.type == "Disease" for c in e.concepts})
+        if chemicals and diseases and rng.random() < 0.5:
+            spurious = (doc.id, rng.choice(chemicals), rng.choice(diseases))
+            if spurious not in pred:
+                pred[spurious] = "CID"
+                relations.append(Relation("CID", *spurious[1:]))
+        pred_docs.append(Document(doc.id, "", relations=relations))
+    result = score(gold_docs, pred_docs, "concept")
+    assert_same(result, framing(gold, pred, ("CID",)), ("CID",))
+    low, high = result.f1_interval()
+    assert low < result.micro.f1 < high
+
+
+# --------------------------------------------------------------------------- the command line
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "eval/relations.py", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_cli_scores_views_into_json_and_refuses_bad_input_in_one_line(tmp_path):
+    gold = doc_with([Relation("Treats", ASPIRIN, PAIN), Relation("Located", PAIN, LEFT_KNEE)])
+    pred = Document("11", "", [ASPIRIN, PAIN], relations=[Relation("Treats", ASPIRIN, PAIN)])
+    write_jsonl([gold], tmp_path / "gold.jsonl")
+    write_jsonl([pred], tmp_path / "pred.jsonl", with_text=False)
+    done = run("--gold", str(tmp_path / "gold.jsonl"), "--pred", str(tmp_path / "pred.jsonl"),
+               "--view", "mention", "concept", "--json", str(tmp_path / "scores.json"))
+    assert done.returncode == 0, done.stderr
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["mention"]["micro"]["f1"] == pytest.approx(2 / 3) and scores["mention"]["view"] == "mention"
+    assert scores["concept"]["set_aside"]["gold"] == {"argument_without_concept": 1}
+    assert "| micro | 1.0000 | 0.5000 | 0.6667 | 1 | 0 | 1 |" in done.stdout
+    bad = write(tmp_path, "bad.jsonl", json.dumps({"id": "11", "entities": [], "relations": [
+        {"type": "Treats", "arg1": ASPIRIN.reference(), "arg2": PAIN.reference()}]}) + "\n")
+    done = run("--gold", str(tmp_path / "gold.jsonl"), "--pred", str(bad))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert f"{bad}:1: document '11': relation 'Treats' names arg1" in done.stderr
