@@ -48,6 +48,7 @@ CHANGE_REASONS = {
     "whitespace_trimmed": "entities trimmed of surrounding whitespace",
     "no_token_dropped": "entities covering no token dropped",
     "crosses_sentence_dropped": "entities crossing a sentence boundary dropped",
+    "relations_dropped": "relations left out (IOB has no place for them)",
 }
 
 
@@ -183,13 +184,15 @@ def from_bio(tokens: Sequence[Span], tags: Sequence[str], text: str, mode: str =
 def write_iob(docs: Iterable[Document], path: str | Path, overlap_policy: str = "longest_first",
               discontinuous_policy: str = "first_fragment") -> Counter:
     """Write `token<TAB>tag` lines, a blank line after each sentence and `-DOCSTART-<TAB>O` plus a blank
-    line before each document (the CoNLL/JNLPBA layout). Returns what flattening changed."""
+    line before each document (the CoNLL/JNLPBA layout). Returns what flattening changed, and the relations
+    left out."""
     changes: Counter = Counter()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
         for doc in docs:
             tags = to_bio(doc, overlap_policy, discontinuous_policy, changes)
+            changes["relations_dropped"] += len(doc.relations)
             fh.write("-DOCSTART-\tO\n\n")
             for toks, sent_tags in zip(sentence_tokens(doc), tags):
                 if not toks:

@@ -6,7 +6,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Tokens
 
 from data.bio import describe_changes, from_bio, sentence_tokens, to_bio, write_iob
-from data.corpus import Document, Entity
+from data.corpus import Document, Entity, Relation
 
 
 def decode(doc, tags_per_sentence):
@@ -177,3 +177,12 @@ def test_brat2iob_cli_uses_the_same_writer(tmp_path, monkeypatch, capsys):
     brat2iob.main(["--ann-dir", "unused", "--out", str(tmp_path / "b.iob"), "--discontinuous-policy", "drop"])
     assert "discontinuous entities dropped: 1" in capsys.readouterr().err
     assert "breast\tO" in (tmp_path / "b.iob").read_text(encoding="utf-8")
+
+
+def test_write_iob_counts_the_relations_it_cannot_keep(tmp_path):
+    aspirin, pain = Entity(((0, 7),), "Chemical", "Aspirin"), Entity(((14, 18),), "Disease", "pain")
+    doc = Document("d", "Aspirin eases pain.", [aspirin, pain],
+                   relations=[Relation("treats", aspirin, pain), Relation("CID", "D001241", "D010146")])
+    changes = write_iob([doc], tmp_path / "d.iob")
+    assert changes["relations_dropped"] == 2
+    assert "relations left out (IOB has no place for them): 2" in describe_changes(changes)
