@@ -33,15 +33,14 @@ from typing import Sequence
 
 
 import torch
-from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, Trainer,
-                          TrainerCallback, TrainingArguments, default_data_collator, set_seed)
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, Trainer, TrainingArguments,
+                          default_data_collator, set_seed)
 
 from continual.texts import RawDoc, file_docs, normalise, registry_docs
 from data import registry
 from data.corpus import exit_on_format_error, parse_dataclasses
 from data.llm.models import resolve
-from eval.runs import HardwareDefaults, claim_output_dir, run_settings, write_metrics
+from eval.runs import HardwareDefaults, claim_output_dir, last_checkpoint, run_settings, write_metrics
 
 DEFAULT_DATASETS = ["ncbi_disease", "bc5cdr"]  # the default corpora of run_all.sh: English PubMed abstracts
 IGNORE_INDEX = -100  # label the loss skips
@@ -210,10 +209,9 @@ def validation_windows(stream: Sequence[int], block_size: int) -> list[Window]:
 
 # --------------------------------------------------------------------------- training
 def build_trainer(training: PretrainingArguments, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
-                  train: list[Window], validation: list[Window], callbacks: Sequence[TrainerCallback] = ()) -> Trainer:
+                  train: list[Window], validation: list[Window]) -> Trainer:
     return Trainer(model=model, args=training, train_dataset=train, eval_dataset=validation,
-                   processing_class=tokenizer, data_collator=default_data_collator,  # equal lengths: no padding
-                   callbacks=list(callbacks))
+                   processing_class=tokenizer, data_collator=default_data_collator)  # equal lengths: no padding
 
 
 def perplexity(trainer: Trainer) -> dict:
@@ -241,13 +239,15 @@ def plot_losses(log_history: list[dict], loss_before: float, path: Path, title: 
     plt.close(fig)
 
 
-def run(args: ScriptArguments, training: PretrainingArguments, callbacks: Sequence[TrainerCallback] = ()) -> dict:
+def run(args: ScriptArguments, training: PretrainingArguments) -> dict:
     """Train, evaluate before and after, save the model, metrics.json and loss.png; return the metrics."""
     out = claim_output_dir(training.output_dir, overwrite=args.overwrite, resume=args.resume,
                            settings=run_settings(args, training))
-    checkpoint = get_last_checkpoint(out)
+    checkpoint = last_checkpoint(out)  # a kill while saving leaves a newer, incomplete one
     if checkpoint and not args.resume:
         raise ValueError(f"{out} already holds {Path(checkpoint).name}: pass --resume True or another --output_dir")
+    if checkpoint:
+        print(f"resuming from {checkpoint}")
     set_seed(training.seed)
     path = resolve(args.model_name)
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -262,7 +262,7 @@ def run(args: ScriptArguments, training: PretrainingArguments, callbacks: Sequen
     print(f"training: {len(train_stream):,} tokens in {len(train):,} windows ({targets:,} targets) from "
           f"{text_report['train_documents']:,} documents; validation: {len(validation) * args.block_size:,} tokens")
 
-    trainer = build_trainer(training, model, tokenizer, train, validation, callbacks)
+    trainer = build_trainer(training, model, tokenizer, train, validation)
     before = perplexity(trainer)
     print(f"validation before: loss {before['loss']:.4f} perplexity {before['perplexity']:.2f}")
     first_step = int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0

@@ -33,7 +33,8 @@ checkpoint; generation resumes too (each split's outputs file keeps the units al
 refused if they were made with other settings).
 
 Writes to --output_dir: `model/` (LoRA adapter, tokenizer, generation.json for decoders/inference.py),
-`checkpoint-N/`, `{dev,test}.outputs.jsonl` (raw answer per unit), `{dev,test}.predictions.jsonl`
+`checkpoint-N/`, `selection/step-N.json` (the validation answers of the selection at step N),
+`{dev,test}.outputs.jsonl` (raw answer per unit), `{dev,test}.predictions.jsonl`
 (document-level character spans), `training.png` and `metrics.json` ({"method", "model", "dataset",
 "format", "level", "constrained", "dev", "test": eval/semeval JSON, "diagnostics": {split: eval/diagnostics
 per unit}, epochs, caps, generation budgets and times}).
@@ -41,6 +42,7 @@ per unit}, epochs, caps, generation budgets and times}).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
@@ -61,9 +63,10 @@ from data.llm.units import LEVELS, BudgetRule, Unit, UnitSplit, make_units
 from data.text import first_sentences
 from eval.answers import score_answers
 from eval.runs import (HardwareDefaults, claim_output_dir, epochs_summary, plot_training, print_scores,
-                       resume_point, run_settings, timing, write_metrics)
+                       resume_point, run_settings, timing, write_json, write_metrics)
 
 EVAL_SPLITS = ("dev", "test")
+SELECTION = "selection"  # in output_dir: the selection units' answers at each evaluation
 
 
 @dataclass
@@ -167,6 +170,13 @@ def comma_list(values: list[str] | str | None) -> list[str] | str | None:
     return names[0] if names == ["all-linear"] else names
 
 
+def selection_answers(out: str | Path, step: int) -> Path:
+    """Where the selection units' answers at a step's evaluation are kept: on disk, written before that
+    step's checkpoint, so that a run killed and resumed after it reuses them (reuse_selection_answers) as
+    the uninterrupted run does."""
+    return Path(out) / SELECTION / f"step-{step}.json"
+
+
 class SelectOnValidation:
     """Trainer mixin: an evaluation generates answers for the selection units and scores them on the
     documents, so that Trainer's best-checkpoint tracking and early stopping work on strict F1. The
@@ -174,14 +184,14 @@ class SelectOnValidation:
 
     def __init__(self, *args, selection: UnitSplit, constrained: bool, generation_batch_size: int, **kwargs):
         self.selection, self.constrained, self.generation_batch_size = selection, constrained, generation_batch_size
-        self.answers: dict[int, dict[str, str]] = {}  # global step -> the selection units' answers then
         super().__init__(*args, **kwargs)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         started = time.time()
         answers = self.selection.generate(self.model, self.processing_class, self.generation_batch_size,
                                           self.constrained)
-        self.answers[self.state.global_step] = answers
+        if self.is_world_process_zero():
+            write_json(selection_answers(self.args.output_dir, self.state.global_step), answers)
         scored = score_answers(self.selection, answers)
         scores = {**scored.strict(), "parse_rate": scored.diagnostics["parse_rate"] or 0.0}
         metrics = {f"{metric_key_prefix}_{k}": v for k, v in scores.items()}
@@ -282,11 +292,11 @@ def evaluate_split(split: UnitSplit, model, tokenizer, script: ScriptArguments, 
 
 def reuse_selection_answers(trainer, dev: UnitSplit, store: PredictionStore) -> None:
     """When model selection answered the whole evaluated dev split, the selected epoch's answers become
-    dev.outputs.jsonl, so the final dev scores cost no second generation pass (a resumed run that did not
-    see that epoch's evaluation generates them again)."""
-    answers = trainer.answers.get(trainer.state.best_global_step)
-    if answers is None or len(trainer.selection.docs) < len(dev.docs) or len(store):
+    dev.outputs.jsonl, so the final dev scores cost no second generation pass."""
+    kept = selection_answers(trainer.args.output_dir, trainer.state.best_global_step)
+    if not kept.exists() or len(trainer.selection.docs) < len(dev.docs) or len(store):
         return  # a resumed run's own answers stay
+    answers = json.loads(kept.read_text())
     store.add([{"id": i, "output": answers[i], "max_new_tokens": n} for i, n in zip(dev.ids, dev.budgets)])
     print(f"dev: the answers of the selected step ({trainer.state.best_global_step}) reused")
 
@@ -300,6 +310,7 @@ def main(script: ScriptArguments, config: DecoderSFTConfig, model_config: Decode
     if resume_from is None:  # a new model: answers of an earlier one must not be reused
         for split in EVAL_SPLITS:
             PredictionStore(out / f"{split}.outputs.jsonl", overwrite=True)
+        shutil.rmtree(out / SELECTION, ignore_errors=True)
     docs, types = registry.load_splits(script.dataset_name, script.datasets_path, config.seed,
                                        script.max_train_docs, script.max_eval_docs)
     nested = nests(docs["train"])

@@ -1,13 +1,19 @@
 """Shared test harness: the corpus mirror, a per-session data root, a loader that reads each split once, a
-counter of the prompts data/llm/generation.py decodes, and the arguments a launcher resolves to."""
+counter of the prompts data/llm/generation.py decodes, the arguments a launcher resolves to, and a training
+script killed with SIGKILL and resumed."""
 from __future__ import annotations
 
 import importlib
 import os
 import shlex
+import shutil
+import signal
 import subprocess
+import sys
+import time
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -62,6 +68,71 @@ def launched(launcher: str, **env: str) -> list[tuple]:
         parsed = module.parse_args(argv)
         resolved.append(parsed if isinstance(parsed, tuple) else (parsed,))
     return resolved
+
+
+# --------------------------------------------------------------------------- kill -9 and resume
+class KilledAndResumed(NamedTuple):
+    """Two runs of one command: `whole` uninterrupted, `resumed` killed and resumed; `weights` their final
+    weights, whole first."""
+
+    whole: Path
+    resumed: Path
+    weights: list[dict]
+
+
+def killed_and_resumed(argv: list[str], tmp_path: Path, weights: str = "model/adapter_model.safetensors",
+                       torn: bool = False) -> KilledAndResumed:
+    """One whole run of `python *argv`, and the same run killed (SIGKILL: no handler, no cleanup) once its
+    first checkpoint is complete, then run again with --resume True, which must continue from its newest
+    complete checkpoint. `weights` is the final weights file, relative to the output folder. With `torn`,
+    the killed run also leaves what a kill in the middle of its next save would (that checkpoint's folder
+    without trainer_state.json, the last file a save writes), which a resumed run must pass over.
+
+    The whole run goes alongside the other two, every run on one thread: about half the wall time on two cores,
+    and the same arithmetic in each run, so that their weights can be compared bit for bit. Each run's
+    output is in tmp_path/{whole,killed,resumed}.log."""
+    from safetensors.torch import load_file
+
+    from eval.runs import complete, last_checkpoint
+
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    running: list[subprocess.Popen] = []
+
+    def start(name: str, folder: Path, *extra: str) -> subprocess.Popen:
+        with open(tmp_path / f"{name}.log", "w") as log:
+            running.append(subprocess.Popen([sys.executable, *argv, *extra, "--output_dir", str(folder)], cwd=ROOT,
+                                            env=env, stdout=log, stderr=subprocess.STDOUT))
+        return running[-1]
+
+    def finish(name: str, proc: subprocess.Popen, status: int = 0) -> str:
+        ended = proc.wait()
+        log = (tmp_path / f"{name}.log").read_text()
+        assert ended == status, log[-3000:]
+        return log
+
+    try:
+        uninterrupted, killed = start("whole", whole), start("killed", resumed)
+        deadline = time.time() + 600
+        while not complete(resumed / "checkpoint-1") and killed.poll() is None:
+            assert time.time() < deadline, "no checkpoint within 10 minutes"
+            time.sleep(0.02)
+        killed.send_signal(signal.SIGKILL)
+        finish("killed", killed, -signal.SIGKILL)
+        assert not (resumed / weights).exists(), "the run ended before the kill"
+        checkpoint = Path(last_checkpoint(resumed))
+        if torn:
+            step = int(checkpoint.name.rsplit("-", 1)[1]) + 1
+            shutil.copytree(checkpoint, resumed / f"checkpoint-{step}", dirs_exist_ok=True)
+            (resumed / f"checkpoint-{step}" / "trainer_state.json").unlink()
+        assert f"resuming from {checkpoint}" in finish("resumed", start("resumed", resumed, "--resume", "True"))
+        finish("whole", uninterrupted)
+    finally:
+        for proc in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return KilledAndResumed(whole, resumed, [load_file(d / weights) for d in (whole, resumed)])
 
 
 # --------------------------------------------------------------------------- the bundled models, loaded once

@@ -1,7 +1,8 @@
 """decoders/ and generative/: answers mapped back to document offsets, completion-only masking, a tiny SmolLM2 +
-LoRA SFT run end to end (selection on validation, outputs, predictions, metrics.json), the inference CLI and its
-resume, the encoder-decoder path, a 4-bit (QLoRA) training step on CPU, the vLLM backend against a stand-in
-module, --constrained, --help and the launchers. Tiny caps (4 training sentences, budgets of a few tokens)."""
+LoRA SFT run end to end (selection on validation, outputs, predictions, metrics.json), a killed run resumed to the
+same adapter and outputs, the inference CLI and its resume, the encoder-decoder path, a 4-bit (QLoRA) training
+step on CPU, the vLLM backend against a stand-in module, --constrained, --help and the launchers. Tiny caps (4
+training sentences, budgets of a few tokens)."""
 from __future__ import annotations
 
 import importlib
@@ -9,11 +10,12 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+import torch
 
-
-from conftest import FIXTURE, ROOT, launched, slow
+from conftest import FIXTURE, ROOT, killed_and_resumed, launched, slow
 from data import registry
 from data.corpus import Document, Entity, read_jsonl
 from data.llm.formats import get_format
@@ -168,6 +170,36 @@ def test_inference_reproduces_the_runs_test_outputs_and_resumes(trained, tmp_pat
     run_inference("--model_dir", str(out / "model"), "--split", "test", "--output_dir", str(tmp_path),
                   "--max_eval_docs", "2", "--max_new_tokens", "6")
     assert "2 of 2 outputs already there, generating 0" in capsys.readouterr().err
+
+
+def step_history(folder: Path) -> list[tuple]:
+    """What a run logged at each step (loss, gradient norm, validation strict F1), not its timings."""
+    history = json.loads((folder / "trainer_state.json").read_text())["log_history"]
+    return [(h["step"], h.get("loss"), h.get("grad_norm"), h.get("eval_strict_f1")) for h in history
+            if "loss" in h or "eval_strict_f1" in h]
+
+
+@slow
+def test_a_killed_decoder_training_resumes_to_the_same_adapter(tmp_path):
+    """SIGKILL after the first step's checkpoint, then --resume True: the same adapter, bit for bit (one
+    thread, the same operations in the same order: any difference is a different batch, dropout mask or
+    optimizer state, not rounding), the same losses, selection, answers and scores. One unit per step, a
+    selection and a checkpoint after each: the run resumes in the middle of an epoch (the batch order) with
+    LoRA dropout on (the random state). The selection answers the whole dev split, so its answers at the
+    selected step become the final dev outputs, in the resumed run too when that step came before the kill."""
+    argv = ["decoders/main.py", *TINY, "--per_device_train_batch_size", "1", "--max_steps", "3",
+            "--eval_strategy", "steps", "--eval_steps", "1", "--save_strategy", "steps", "--save_steps", "1",
+            "--lora_dropout", "0.1", "--max_selection_docs", "2"]
+    run = killed_and_resumed(argv, tmp_path, torn=True)
+    whole, resumed = run.weights
+    assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
+    assert step_history(run.whole) == step_history(run.resumed) and len(step_history(run.whole)) == 6
+    metrics = [json.loads((d / "metrics.json").read_text()) for d in run[:2]]
+    for key in ("epochs_run", "best_epoch", "dev", "test", "diagnostics"):
+        assert metrics[0][key] == metrics[1][key], key
+    assert [set(m["timing"]) for m in metrics] == [{"test"}] * 2  # dev: the selection's answers, not generated again
+    for name in ("dev.outputs.jsonl", "test.outputs.jsonl", "dev.predictions.jsonl", "test.predictions.jsonl"):
+        assert (run.whole / name).read_text() == (run.resumed / name).read_text(), name
 
 
 @slow

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 
 import pytest
 import torch
 
-from conftest import FIXTURE, ROOT, launched, slow
+from conftest import FIXTURE, killed_and_resumed, launched, slow
 from data.corpus import FormatError
 from dfpo.dpop import dpop_loss
 
@@ -191,28 +187,6 @@ def test_long_documents_are_cut_into_windows_never_dropped(smollm2):
     assert over == changes["units_over_max_length_cut"]
 
 
-def killed_and_resumed(argv: list[str], tmp_path) -> list[dict]:
-    """The adapters of one whole run and of the same run killed (SIGKILL) after its first checkpoint and
-    resumed with --resume True."""
-    from safetensors.torch import load_file
-
-    whole, parts = tmp_path / "whole", tmp_path / "parts"
-    done = subprocess.run([sys.executable, *argv, "--output_dir", str(whole)], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    proc = subprocess.Popen([sys.executable, *argv, "--output_dir", str(parts)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (parts / "checkpoint-1" / "trainer_state.json").exists() and proc.poll() is None:
-        assert time.time() < deadline, "no checkpoint within 5 minutes"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL and not (parts / "model").exists()
-    again = subprocess.run([sys.executable, *argv, "--resume", "True", "--output_dir", str(parts)], cwd=ROOT,
-                           capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr[-2000:]
-    return [load_file(d / "model" / "adapter_model.safetensors") for d in (whole, parts)]
-
-
 def same_adapters(adapters: list[dict]) -> bool:
     first, second = adapters
     return first.keys() == second.keys() and all(torch.allclose(first[k], second[k], atol=1e-6) for k in first)
@@ -225,14 +199,14 @@ KILL_ARGS = ["--max_steps", "3", "--save_strategy", "steps", "--save_steps", "1"
 @slow
 def test_a_killed_stage_resumes_to_the_same_adapter(tmp_path):
     argv = ["dfpo/finetune.py", *FIXTURE_ARGS, "--datapreprocess", "--lora_r", "8", *KILL_ARGS]
-    assert same_adapters(killed_and_resumed(argv, tmp_path))
+    assert same_adapters(killed_and_resumed(argv, tmp_path).weights)
 
 
 @slow
 def test_a_killed_preference_stage_resumes_to_the_same_adapter(stage1, pairs, tmp_path):
     argv = ["dfpo/prefer_optimize.py", *FIXTURE_ARGS, "--init_adapter", str(stage1), "--pairs", str(pairs[0]),
             "--learning_rate", "1e-3", *KILL_ARGS]
-    adapters = killed_and_resumed(argv, tmp_path)
+    adapters = killed_and_resumed(argv, tmp_path).weights
     assert same_adapters(adapters)
     assert any(v.abs().sum() > 0 for k, v in adapters[0].items() if "lora_B" in k)  # three steps moved it
 
