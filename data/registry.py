@@ -397,19 +397,22 @@ def fetch(name: str, mirror: str | Path | None = None, quiet: bool = True) -> li
             _verified.add(dest)
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
+        # written beside it and renamed once verified: another process reading the corpus never sees half a file
+        partial = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
         if mirror is not None:
             src_file = Path(mirror) / mirror_path
             if not src_file.exists():
                 raise InputError(f"mirror {mirror} has no {mirror_path}")
-            shutil.copyfile(src_file, dest)
+            shutil.copyfile(src_file, partial)
         else:
             src, rest = source_of(mirror_path)
             if src.archive:
                 blob = archives.member(src, rest)
             else:
                 blob = sources.download(sources.url(src.repo, src.commit, f"{src.path}/{rest}" if rest else src.path))
-            dest.write_bytes(blob)
-        sources.check(dest, mirror_path, manifest()[mirror_path][1])
+            partial.write_bytes(blob)
+        sources.check(partial, mirror_path, manifest()[mirror_path][1])
+        os.replace(partial, dest)
         _verified.add(dest)
         if not quiet:
             print(f"  {mirror_path}", file=sys.stderr)
