@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from data.corpus import NEGATIVE, Document, Entity, InputError, Relation, Span
+from data.registry import DDI_TYPES
 from data.text import split_sentences
 from encoders.tagging import MAX_BATCH_SIZE, MAX_BATCH_TOKENS, batches, special_tokens
 
@@ -81,7 +82,11 @@ def dummy(type_: str) -> str:
     return f"@{type_.upper()}$"
 
 
-DDI_TYPES = ("drug", "group", "brand", "drug_n")
+def dummy_of(scheme: Scheme, type_: str) -> str:
+    """The scheme's dummy for an entity type; for a type its training data never showed, the generic one."""
+    return scheme.dummies.get(type_, dummy(type_))
+
+
 SCHEMES = {  # the BLURB corpora; other corpora get generic_scheme
     "ddi": Scheme((NEGATIVE, "mechanism", "effect", "advise", "int"), None, None, False,
                   {t: "@DRUG$" for t in DDI_TYPES}, "ddi", pairs_given=True),
@@ -192,10 +197,10 @@ def marked_text(text: str, cand: Candidate, scheme: Scheme, marking: str = MARKI
                           (s1, 1, -e1, 0, "[E1]"), (s2, 1, -e2, 1, "[E2]")])  # inner closes first
         edits = [(pos, pos, token) for pos, *_, token in inserts]
     elif s1 < e2 and s2 < e1:
-        both = joined(scheme.dummies[cand.arg1.type], scheme.dummies[cand.arg2.type])
+        both = joined(dummy_of(scheme, cand.arg1.type), dummy_of(scheme, cand.arg2.type))
         edits = [(min(s1, s2), max(e1, e2), both)]
     else:
-        edits = sorted([(s1, e1, scheme.dummies[cand.arg1.type]), (s2, e2, scheme.dummies[cand.arg2.type])])
+        edits = sorted([(s1, e1, dummy_of(scheme, cand.arg1.type)), (s2, e2, dummy_of(scheme, cand.arg2.type))])
     out, pos = [], cand.window[0]
     for start, end, token in edits:
         out += [text[pos:start], token]
