@@ -89,15 +89,15 @@ def load_splits(args: ScriptArguments, seed: int) -> tuple[dict[str, list[Docume
     """train/dev/test documents and the corpus's scheme; a corpus that cannot train this classifier (no train
     split, no relations, relations between concept ids) is an InputError saying so."""
     name = args.dataset_name
-    if args.datasets_path is None:
-        splits, relation_types = registry.get(name).splits, registry.get(name).relations
-        if "train" not in splits:
-            raise InputError(f"{name} has no train split in the registry (it has {', '.join(splits)}): give "
-                             f"--datasets_path FOLDER with train/dev/test.jsonl")
+    if args.datasets_path is None and "train" not in registry.get(name).splits:
+        raise InputError(f"{name} has no train split in the registry (it has {', '.join(registry.get(name).splits)}):"
+                         f" give --datasets_path FOLDER with train/dev/test.jsonl")
     docs, types = registry.load_splits(name, args.datasets_path, seed, args.max_train_docs, args.max_eval_docs)
-    if args.datasets_path is None and name in TEST_SPLITS:
-        docs["test"] = registry.load(name, TEST_SPLITS[name])[:args.max_eval_docs]
-    if args.datasets_path is not None:
+    if args.datasets_path is None:
+        relation_types = registry.get(name).relations
+        if name in TEST_SPLITS:
+            docs["test"] = registry.load(name, TEST_SPLITS[name])[:args.max_eval_docs]
+    else:
         relation_types = tuple(sorted({r.type for d in docs["train"] for r in d.relations} - {NEGATIVE}))
     if any(not isinstance(arg, Entity) for d in docs["train"] for r in d.relations for arg in r.arguments):
         raise InputError(f"{name} relates concept ids, not mentions: this classifier reads pairs of entities")
