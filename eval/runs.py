@@ -8,6 +8,7 @@ stopped the same way whichever method wrote it.
 """
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
@@ -25,6 +26,7 @@ LOCK = ".lock"  # in every output folder a run has claimed; its text names the r
 SETTINGS = "settings.json"  # the settings a training run's folder was started with
 RESUMABLE = {"resume", "overwrite", "resume_from_checkpoint", "logging_dir", "disable_tqdm", "report_to"}
 _held: dict[Path, IO] = {}  # this process's locks: the OS releases them when it exits, kill -9 included
+atexit.register(lambda: [lock.close() for lock in _held.values()])  # a clean exit closes them itself
 
 
 # --------------------------------------------------------------------------- the output folder
