@@ -24,7 +24,7 @@ from data import registry
 from data.corpus import Document, exit_on_format_error, parse_dataclasses, read_jsonl, write_jsonl
 from data.llm.models import resolve
 from encoders import tagging
-from eval.runs import print_scores, timing, write_json
+from eval.runs import print_scores, run_settings, timing, write_metrics
 from eval.semeval import score
 
 
@@ -83,10 +83,10 @@ def main(args: Args) -> list[Document]:
     if args.metrics:
         provenance = Path(args.model_dir) / tagging.PROVENANCE
         base = json.loads(provenance.read_text())["base_model"] if provenance.exists() else args.model_dir
-        write_json(args.metrics, {"method": "encoder", "model": base, "model_dir": args.model_dir,
-                                  "dataset": args.dataset_name or args.input.stem, "bf16": args.bf16,
-                                  "max_eval_docs": args.max_eval_docs, name: scores,
-                                  "timing": {name: timing(seconds, docs)}})
+        metrics = {"method": "encoder", "model": base, "model_dir": args.model_dir,
+                   "dataset": args.dataset_name or args.input.stem, "bf16": args.bf16,
+                   "max_eval_docs": args.max_eval_docs, name: scores, "timing": {name: timing(seconds, docs)}}
+        write_metrics(args.metrics.parent, metrics, settings=run_settings(args), name=args.metrics.name)
     return pred
 
 

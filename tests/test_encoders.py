@@ -255,8 +255,11 @@ def test_inference_cli_reproduces_the_training_runs_predictions(reference, tiny_
 
     out = tmp_path / "pred.jsonl"
     inference.main(inference.parse_args(["--model_dir", str(reference / "model"), "--input",
-                                         str(tiny_corpus / "test.jsonl"), "--output", str(out)]))
+                                         str(tiny_corpus / "test.jsonl"), "--output", str(out),
+                                         "--metrics", str(tmp_path / "m.json")]))
     assert out.read_text() == (reference / "test.predictions.jsonl").read_text()
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["settings"]["model_dir"] == str(reference / "model") and "test" in metrics
 
 
 def complete_checkpoint(folder: Path) -> bool:
